@@ -1,0 +1,92 @@
+/**
+ * App settings: one schema for the deploy-time config file (validated at `cdk synth`) and for
+ * what the Lambda reads at run time. Errors name the setting, e.g. `apps[1].cluster.region`.
+ */
+import { z } from 'zod';
+
+const appName = z
+  .string()
+  .regex(
+    /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/,
+    'must be a DNS label (lowercase letters, digits and "-", at most 63 characters): it becomes a label value',
+  );
+
+const schedule = z
+  .string()
+  .regex(/^(rate|cron)\(.+\)$/, 'must be an EventBridge Scheduler expression: rate(5 minutes) or cron(...)');
+
+export const clusterSchema = z.strictObject({
+  /** EKS cluster name. */
+  name: z.string().min(1),
+  /** AWS region of the cluster. */
+  region: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d$/, 'must be an AWS region such as eu-west-1'),
+  /** Role to assume before calling EKS (cross-account clusters). */
+  roleArn: z
+    .string()
+    .regex(/^arn:aws[a-z-]*:iam::\d{12}:role\/.+$/, 'must be an IAM role ARN')
+    .optional(),
+});
+
+export const appSchema = z.strictObject({
+  name: appName,
+  /** https URL of the Git repository (a local path is accepted by the CLI only). */
+  repo: z.string().min(1),
+  /** Branch, tag or full commit SHA. Default: the remote's default branch. */
+  ref: z.string().min(1).optional(),
+  /** Folder inside the repository. Default: the root. */
+  path: z.string().default('.'),
+  /** Secrets Manager secret (name or ARN) with a token string or JSON {username,password} / {token}. */
+  credentialsSecret: z.string().min(1).optional(),
+  cluster: clusterSchema,
+  /** Namespace for namespaced objects that name none. */
+  namespace: appName.default('default'),
+  schedule: schedule.default('rate(5 minutes)'),
+  prune: z.boolean().default(false),
+  selfHeal: z.boolean().default(false),
+  allowEmpty: z.boolean().default(false),
+  suspended: z.boolean().default(false),
+});
+
+export const configSchema = z
+  .strictObject({
+    apps: z.array(appSchema).min(1, 'list at least one app'),
+  })
+  .superRefine((config, ctx) => {
+    const seen = new Set<string>();
+    config.apps.forEach((app, index) => {
+      if (seen.has(app.name)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['apps', index, 'name'],
+          message: `duplicate app name "${app.name}"`,
+        });
+      }
+      seen.add(app.name);
+    });
+  });
+
+export type ClusterConfig = z.infer<typeof clusterSchema>;
+export type AppConfig = z.infer<typeof appSchema>;
+export type DriftlessConfig = z.infer<typeof configSchema>;
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+/** Validates a parsed config; the error lists every bad setting by path, e.g. `apps[0].repo: Required`. */
+export function parseConfig(input: unknown, source = 'config'): DriftlessConfig {
+  const result = configSchema.safeParse(input);
+  if (result.success) return result.data;
+  const lines = result.error.issues.map((issue) => `  ${formatPath(issue.path)}: ${issue.message}`);
+  throw new ConfigError(`invalid ${source}:\n${lines.join('\n')}`);
+}
+
+function formatPath(path: PropertyKey[]): string {
+  return (
+    path.reduce<string>(
+      (out, key) =>
+        typeof key === 'number' ? `${out}[${key}]` : out ? `${out}.${String(key)}` : String(key),
+      '',
+    ) || '(root)'
+  );
+}

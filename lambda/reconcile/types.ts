@@ -1,0 +1,119 @@
+/**
+ * The vocabulary of a reconcile: what goes in (desired objects, options, previous state) and what
+ * comes out (a plain change set and the new state). Shared by the engine, history, the handler and
+ * the CLI; the JSON shape of `SyncResult` is the CLI's public contract (see README).
+ */
+
+/** A Kubernetes object as parsed from a manifest (only the fields driftless reads are typed). */
+export interface KubeObject {
+  apiVersion: string;
+  kind: string;
+  metadata: {
+    name: string;
+    namespace?: string;
+    labels?: Record<string, string>;
+    annotations?: Record<string, string>;
+    [key: string]: unknown;
+  };
+  [key: string]: unknown;
+}
+
+/** Where a desired object came from, for error messages: `path/in/repo.yaml` and document index (0-based). */
+export interface ManifestOrigin {
+  file: string;
+  document: number;
+}
+
+export interface DesiredObject {
+  object: KubeObject;
+  origin: ManifestOrigin;
+}
+
+/** Identifies an object in the cluster. `namespace` is absent for cluster-scoped objects. */
+export interface ObjectRef {
+  apiVersion: string;
+  kind: string;
+  namespace?: string;
+  name: string;
+}
+
+export type Action = 'created' | 'configured' | 'unchanged' | 'pruned' | 'drifted' | 'orphaned' | 'failed';
+
+export type Health = 'Healthy' | 'Progressing' | 'Degraded' | 'Unknown';
+
+export type Outcome = 'Synced' | 'OutOfSync' | 'Failed';
+
+export interface ResourceResult extends ObjectRef {
+  action: Action;
+  /** Why it failed, who owns it, which fields were taken from another manager, ... */
+  message?: string;
+  /** Unified YAML diff, live -> desired, noise and Secret values removed. */
+  diff?: string;
+  health?: Health;
+}
+
+/** One object the app owns, as last applied. */
+export interface InventoryEntry extends ObjectRef {
+  /** resourceVersion after driftless last applied or verified it; lets a no-op run skip the dry-run. */
+  resourceVersion?: string;
+  /** Apply stage, so prune can run in reverse stage order. */
+  stage?: number;
+}
+
+/** What the engine remembers between runs of one app (stored by `history/`). */
+export interface AppState {
+  /** Commit SHA of the last run that applied successfully. */
+  revision?: string;
+  inventory: InventoryEntry[];
+}
+
+export interface ReconcileOptions {
+  /** The app's name: the value of the `driftless.dev/app` ownership label. */
+  app: string;
+  /** Commit SHA being synced. */
+  revision: string;
+  /** Namespace for namespaced objects that name none. */
+  defaultNamespace: string;
+  /** Delete owned objects that left Git. @default false */
+  prune?: boolean;
+  /** Re-apply objects that drifted on the same revision. @default false */
+  selfHeal?: boolean;
+  /** Allow an empty desired set to prune everything. @default false */
+  allowEmpty?: boolean;
+  /** Compute and report, write nothing. @default false */
+  dryRun?: boolean;
+  /** Parallel requests inside one stage. @default 8 */
+  concurrency?: number;
+  /** How long to wait for applied objects to become healthy. @default 0 (check once) */
+  healthTimeoutMs?: number;
+}
+
+export interface ReconcileResult {
+  outcome: Outcome;
+  resources: ResourceResult[];
+  /** The worst health of the applied objects. */
+  health: Health;
+  /** State to store for the next run (unchanged from the input on a dry run). */
+  state: AppState;
+  /** Set when the run as a whole failed (validation, API server down). */
+  error?: string;
+}
+
+/** A finished run as printed by `--output json` and stored in the history. */
+export interface SyncResult {
+  app: string;
+  revision: string;
+  outcome: Outcome;
+  dryRun: boolean;
+  startedAt: string;
+  finishedAt: string;
+  durationMs: number;
+  resources: ResourceResult[];
+  health?: Health;
+  error?: string;
+}
+
+/** The label that marks an object as owned by an app. */
+export const APP_LABEL = 'driftless.dev/app';
+/** The field manager of every driftless apply. */
+export const FIELD_MANAGER = 'driftless';

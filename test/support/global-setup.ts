@@ -1,0 +1,29 @@
+/**
+ * Starts one real control plane for the whole test run and hands its coordinates to every
+ * test file through `inject('controlPlane')`. Tests isolate themselves by namespace, app
+ * name and CRD group. A missing binary fails the run; nothing is skipped.
+ */
+import type { TestProject } from 'vitest/node';
+import { type ControlPlaneInfo, startControlPlane } from './control-plane.ts';
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    controlPlane: ControlPlaneInfo;
+  }
+}
+
+export default async function setup(project: TestProject) {
+  const started = Date.now();
+  const cp = await startControlPlane();
+  process.stderr.write(`control plane ready at ${cp.server} in ${Date.now() - started} ms\n`);
+  project.provide('controlPlane', {
+    server: cp.server,
+    adminToken: cp.adminToken,
+    caPem: cp.caPem,
+    caFile: cp.caFile,
+    kubeconfig: cp.kubeconfig,
+  });
+  return async () => {
+    await cp.stop();
+  };
+}
