@@ -2,6 +2,8 @@
  * App settings: one schema for the deploy-time config file (validated at `cdk synth`) and for
  * what the Lambda reads at run time. Errors name the setting, e.g. `apps[1].cluster.region`.
  */
+import { readFile } from 'node:fs/promises';
+import { parse } from 'yaml';
 import { z } from 'zod';
 
 const appName = z
@@ -89,4 +91,21 @@ function formatPath(path: PropertyKey[]): string {
       '',
     ) || '(root)'
   );
+}
+
+/** Reads and validates a YAML or JSON config file (JSON is YAML). */
+export async function loadConfigFile(path: string): Promise<DriftlessConfig> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (error) {
+    throw new ConfigError(`cannot read config file ${path}: ${(error as Error).message}`);
+  }
+  let parsed: unknown;
+  try {
+    parsed = parse(text, { uniqueKeys: true });
+  } catch (error) {
+    throw new ConfigError(`config file ${path} is not valid YAML: ${(error as Error).message}`);
+  }
+  return parseConfig(parsed, `config file ${path}`);
 }
