@@ -27,6 +27,27 @@ export const clusterSchema = z.strictObject({
     .string()
     .regex(/^arn:aws[a-z-]*:iam::\d{12}:role\/.+$/, 'must be an IAM role ARN')
     .optional(),
+  /**
+   * Deploy time only (the CDK stack reads it, the agent ignores it): create an EKS access entry
+   * for the agent's role on this cluster, with this access policy, cluster-wide or limited to
+   * `namespaces`. Absent: grant access yourself (access entry or aws-auth).
+   */
+  access: z
+    .strictObject({
+      /** An EKS access policy name such as AmazonEKSClusterAdminPolicy, or its full ARN. */
+      policy: z
+        .string()
+        .regex(
+          /^(arn:aws[a-z-]*:eks::aws:cluster-access-policy\/)?AmazonEKS[A-Za-z0-9]+Policy$/,
+          'must be an EKS access policy such as AmazonEKSClusterAdminPolicy or its ARN',
+        ),
+      /** Limit the policy to these namespaces. Default: the whole cluster. */
+      namespaces: z
+        .array(appName)
+        .min(1, 'list at least one namespace, or omit it for cluster scope')
+        .optional(),
+    })
+    .optional(),
 });
 
 export const appSchema = z.strictObject({
@@ -101,6 +122,11 @@ export async function loadConfigFile(path: string): Promise<DriftlessConfig> {
   } catch (error) {
     throw new ConfigError(`cannot read config file ${path}: ${(error as Error).message}`);
   }
+  return parseConfigText(text, path);
+}
+
+/** Parses and validates config file text; synchronous for CDK constructs. `path` names the file in errors. */
+export function parseConfigText(text: string, path: string): DriftlessConfig {
   let parsed: unknown;
   try {
     parsed = parse(text, { uniqueKeys: true });
