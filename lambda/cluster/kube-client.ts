@@ -9,6 +9,9 @@
 import { Agent, request as httpsRequest, type RequestOptions } from 'node:https';
 import type { KubeConfig } from '@kubernetes/client-node';
 
+/** Sent with every request, so API server audit logs tell driftless apart from other clients. */
+export const USER_AGENT = 'driftless/0.1';
+
 export type KubeMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 
 export interface KubeRequest {
@@ -86,7 +89,7 @@ export function createKubeClient(connection: KubeConnection): KubeClient {
       }
       const basePath = url.pathname.replace(/\/$/, '');
       const path = `${basePath}${req.path}${search.size ? `?${search}` : ''}`;
-      const headers: Record<string, string> = { accept: 'application/json' };
+      const headers: Record<string, string> = { accept: 'application/json', 'user-agent': USER_AGENT };
       const auth = await connection.authorization?.();
       if (auth) headers.authorization = auth;
       let payload: Buffer | undefined;
