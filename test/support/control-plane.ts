@@ -21,6 +21,11 @@ export interface ControlPlaneOptions {
    * tokens the static token file does not know. @default none
    */
   tokenWebhookUrl?: string;
+  /**
+   * Write an audit log (one JSON line per request, level Metadata) to this path, so a benchmark
+   * can count every client's requests on the server side. @default none
+   */
+  auditLogPath?: string;
   /** How long to wait for `/readyz`. @default 60_000 */
   startTimeoutMs?: number;
 }
@@ -141,6 +146,19 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
       '--authentication-token-webhook-version=v1',
       // Each test that checks a rejected token must reach the webhook, not a cache.
       '--authentication-token-webhook-cache-ttl=0s',
+    );
+  }
+
+  if (options.auditLogPath) {
+    const policy = join(dir, 'audit-policy.yaml');
+    await writeFile(
+      policy,
+      'apiVersion: audit.k8s.io/v1\nkind: Policy\nomitStages: ["RequestReceived"]\nrules:\n- level: Metadata\n',
+    );
+    args.push(
+      `--audit-policy-file=${policy}`,
+      `--audit-log-path=${options.auditLogPath}`,
+      '--audit-log-mode=blocking',
     );
   }
 
