@@ -1,0 +1,214 @@
+/**
+ * Manifest loading: turns the files of a revision into desired objects, or fails as a whole.
+ * Usable without git (tests, the benchmark): give it `{ path, content }` pairs.
+ */
+import { posix } from 'node:path';
+import { isNode, LineCounter, type Node, parseAllDocuments } from 'yaml';
+import type { DesiredObject, KubeObject } from '../reconcile/types.ts';
+import { SourceError } from './errors.ts';
+
+/** Bounds on what one load may read; every limit fails the load with a message naming it. */
+export interface ManifestLimits {
+  /** Most manifest files (`*.yaml`, `*.yml`, `*.json`) in one load. @default 1000 */
+  maxFiles: number;
+  /** Largest single manifest file, in bytes. @default 4 MiB */
+  maxFileBytes: number;
+  /** All manifest files together, in bytes. @default 32 MiB */
+  maxTotalBytes: number;
+  /** Most objects in one load, after `kind: List` expansion. @default 10000 */
+  maxObjects: number;
+  /** YAML alias resolutions allowed per document (the `yaml` package's `maxAliasCount`). @default 100 */
+  maxAliasCount: number;
+}
+
+export const DEFAULT_MANIFEST_LIMITS: Readonly<ManifestLimits> = Object.freeze({
+  maxFiles: 1000,
+  maxFileBytes: 4 * 1024 * 1024,
+  maxTotalBytes: 32 * 1024 * 1024,
+  maxObjects: 10_000,
+  maxAliasCount: 100,
+});
+
+export interface ManifestFile {
+  /** Path relative to the repository root, `/`-separated, e.g. `deploy/app.yaml`. */
+  path: string;
+  content: string | Uint8Array;
+}
+
+const MANIFEST_EXTENSION = /\.(ya?ml|json)$/i;
+
+/** True for the files driftless reads: `*.yaml`, `*.yml`, `*.json`. */
+export function isManifestPath(path: string): boolean {
+  return MANIFEST_EXTENSION.test(path);
+}
+
+/** Fills in the defaults of partial limits. */
+export function manifestLimits(limits: Partial<ManifestLimits> = {}): ManifestLimits {
+  return { ...DEFAULT_MANIFEST_LIMITS, ...limits };
+}
+
+/**
+ * Parses every manifest file (others are ignored) in byte order of path: multi-document YAML,
+ * empty documents skipped, `kind: List` expanded. Throws {@link SourceError} naming the file,
+ * document index (0-based) and line on the first problem; never returns a partial set.
+ */
+export function parseManifests(files: ManifestFile[], limits?: Partial<ManifestLimits>): DesiredObject[] {
+  const bounds = manifestLimits(limits);
+  const manifests = files.filter((file) => isManifestPath(file.path));
+  manifests.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  if (manifests.length > bounds.maxFiles) {
+    throw new SourceError(
+      `found ${manifests.length} manifest files, more than the limit of ${bounds.maxFiles} (maxFiles)`,
+    );
+  }
+  const objects: DesiredObject[] = [];
+  const seen = new Map<string, string>();
+  let totalBytes = 0;
+  for (const file of manifests) {
+    assertInsideRepo(file.path);
+    const bytes =
+      typeof file.content === 'string' ? Buffer.byteLength(file.content) : file.content.byteLength;
+    if (bytes > bounds.maxFileBytes) {
+      throw new SourceError(
+        `${file.path}: ${bytes} bytes, more than the limit of ${bounds.maxFileBytes} bytes per file (maxFileBytes)`,
+      );
+    }
+    totalBytes += bytes;
+    if (totalBytes > bounds.maxTotalBytes) {
+      throw new SourceError(
+        `${file.path}: manifests add up to more than the limit of ${bounds.maxTotalBytes} bytes (maxTotalBytes)`,
+      );
+    }
+    for (const desired of parseFile(file.path, decode(file), bounds)) {
+      const id = objectId(desired.object);
+      const where = `${desired.origin.file} document ${desired.origin.document}`;
+      const first = seen.get(id);
+      if (first) throw new SourceError(`${where}: ${id} is already defined in ${first}`);
+      seen.set(id, where);
+      objects.push(desired);
+    }
+    if (objects.length > bounds.maxObjects) {
+      throw new SourceError(`${file.path}: more than the limit of ${bounds.maxObjects} objects (maxObjects)`);
+    }
+  }
+  return objects;
+}
+
+/** A path from a caller (not git) could still point outside the repository. */
+function assertInsideRepo(path: string): void {
+  const normal = posix.normalize(path);
+  if (posix.isAbsolute(path) || normal === '..' || normal.startsWith('../') || path.includes('\\')) {
+    throw new SourceError(`${path}: path escapes the repository`);
+  }
+}
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+function decode(file: ManifestFile): string {
+  if (typeof file.content === 'string') return file.content;
+  try {
+    return utf8.decode(file.content);
+  } catch {
+    throw new SourceError(`${file.path}: not valid UTF-8`);
+  }
+}
+
+function parseFile(file: string, text: string, limits: ManifestLimits): DesiredObject[] {
+  const lineCounter = new LineCounter();
+  // uniqueKeys: a duplicate key silently overrides in most parsers; here it is an error.
+  // merge: `<<` merge keys are YAML 1.1, which Kubernetes' own parser accepts.
+  const documents = parseAllDocuments(text, {
+    lineCounter,
+    uniqueKeys: true,
+    merge: true,
+    prettyErrors: false,
+  });
+  const lineOf = (node: unknown): string => {
+    if (!isNode(node) || !node.range) return '';
+    return ` (line ${lineCounter.linePos(node.range[0]).line})`;
+  };
+  const objects: DesiredObject[] = [];
+  documents.forEach((doc, document) => {
+    const where = `${file} document ${document}`;
+    const problem = doc.errors[0];
+    if (problem) {
+      const line = ` (line ${lineCounter.linePos(problem.pos[0]).line})`;
+      throw new SourceError(`${where}${line}: ${problem.message}`);
+    }
+    if (doc.contents === null) return;
+    let value: unknown;
+    try {
+      value = doc.toJS({ maxAliasCount: limits.maxAliasCount });
+    } catch (error) {
+      // yaml throws a ReferenceError when alias expansion passes maxAliasCount (billion laughs).
+      const reason =
+        error instanceof ReferenceError
+          ? `YAML aliases expand too much (more than ${limits.maxAliasCount} alias resolutions, maxAliasCount)`
+          : (error as Error).message;
+      throw new SourceError(`${where}${lineOf(doc.contents)}: ${reason}`);
+    }
+    if (value === null || value === undefined) return;
+    const origin = { file, document };
+    if (isPlainObject(value) && value.kind === 'List' && 'items' in value) {
+      if (!Array.isArray(value.items))
+        throw new SourceError(`${where}${lineOf(doc.contents)}: List items must be a list`);
+      value.items.forEach((item, index) => {
+        const node = doc.getIn(['items', index], true) as Node | undefined;
+        objects.push({ object: validate(item, `${where} item ${index}${lineOf(node)}`), origin });
+      });
+      return;
+    }
+    objects.push({ object: validate(value, `${where}${lineOf(doc.contents)}`), origin });
+  });
+  return objects;
+}
+
+function validate(value: unknown, where: string): KubeObject {
+  if (!isPlainObject(value)) {
+    throw new SourceError(`${where}: expected a Kubernetes object (a mapping), found ${describe(value)}`);
+  }
+  for (const key of ['apiVersion', 'kind'] as const) {
+    if (typeof value[key] !== 'string' || value[key] === '') {
+      throw new SourceError(`${where}: missing ${key}`);
+    }
+  }
+  const metadata = value.metadata;
+  if (!isPlainObject(metadata)) throw new SourceError(`${where}: missing metadata.name`);
+  if (typeof metadata.name !== 'string' || metadata.name === '') {
+    const hint =
+      'generateName' in metadata ? ' (generateName is not supported: objects need a stable name)' : '';
+    throw new SourceError(`${where}: missing metadata.name${hint}`);
+  }
+  if ('namespace' in metadata && (typeof metadata.namespace !== 'string' || metadata.namespace === '')) {
+    throw new SourceError(`${where}: metadata.namespace must be a non-empty string`);
+  }
+  for (const field of ['labels', 'annotations'] as const) {
+    const map = metadata[field];
+    if (map === undefined || map === null) continue;
+    if (!isPlainObject(map)) throw new SourceError(`${where}: metadata.${field} must be a mapping`);
+    for (const [key, entry] of Object.entries(map)) {
+      if (typeof entry !== 'string') {
+        throw new SourceError(
+          `${where}: metadata.${field}.${key} must be a string (quote it), found ${describe(entry)}`,
+        );
+      }
+    }
+  }
+  return value as KubeObject;
+}
+
+function objectId(object: KubeObject): string {
+  const group = object.apiVersion.includes('/') ? object.apiVersion.split('/')[0] : '';
+  const namespace = object.metadata.namespace ? `${object.metadata.namespace}/` : '';
+  return `${object.kind}${group ? `.${group}` : ''} ${namespace}${object.metadata.name}`;
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function describe(value: unknown): string {
+  if (Array.isArray(value)) return 'a list';
+  if (value === null) return 'null';
+  return `a ${typeof value}`;
+}
