@@ -1,0 +1,55 @@
+/**
+ * Plan one object: a server-side apply dry-run against the live object, compared with the live
+ * object once noise is removed. The API server computes the result (defaults, admission,
+ * ownership), so "unchanged" means applying would really change nothing.
+ */
+import type { KubeClient } from '../cluster/kube-client.ts';
+import { applyObject } from './apply.ts';
+import { renderDiff, sameObject } from './diff.ts';
+import { takenFields } from './ownership.ts';
+import type { KubeObject } from './types.ts';
+import type { PlannedObject } from './validate.ts';
+
+export type Plan =
+  | { change: 'none'; live: KubeObject }
+  | {
+      change: 'create' | 'configure';
+      live?: KubeObject;
+      /** What the object would be after applying (the dry-run result). */
+      result: KubeObject;
+      diff?: string;
+      /** Fields forced apply would take from other managers, by manager. */
+      taken: Record<string, string[]>;
+    }
+  | { change: 'failed'; message: string };
+
+/** Dry-runs the apply of `object` and compares the result with `live` (undefined: absent). */
+export async function planObject(
+  kube: KubeClient,
+  object: PlannedObject,
+  live: KubeObject | undefined,
+): Promise<Plan> {
+  const dryRun = await applyObject(kube, object.info, object.body, { dryRun: true });
+  if (!dryRun.ok) return { change: 'failed', message: dryRun.message };
+  if (live && sameObject(live, dryRun.object)) return { change: 'none', live };
+  return {
+    change: live ? 'configure' : 'create',
+    live,
+    result: dryRun.object,
+    diff: renderDiff(object.ref, live, dryRun.object),
+    taken: takenFields(live, dryRun.object),
+  };
+}
+
+/**
+ * The plan of an object that cannot be dry-run yet because what it lands in is only created by
+ * this (dry) run: its Namespace or its CRD. It would be created as written.
+ */
+export function planPendingCreate(object: PlannedObject): Plan {
+  return {
+    change: 'create',
+    result: object.body,
+    diff: renderDiff(object.ref, undefined, object.body),
+    taken: {},
+  };
+}

@@ -1,0 +1,181 @@
+/**
+ * One reconcile of one app: validate the desired set, then plan and apply it stage by stage,
+ * prune what left Git, and record health. Composes the verbs of this folder (like Flux's ssa
+ * `ResourceManager`): validate.ts, live.ts, sync-object.ts (plan.ts + apply.ts), crds.ts,
+ * prune.ts, health.ts. Per-object failures never throw; a run that cannot proceed (invalid
+ * manifests, API server unreachable) returns outcome `Failed` with `error`.
+ */
+import pLimit from 'p-limit';
+import { createDiscovery, type ResourceInfo } from '../cluster/discovery.ts';
+import type { KubeClient } from '../cluster/kube-client.ts';
+import { isCrd, kindsDefinedBy, waitEstablished } from './crds.ts';
+import { type HealthTarget, waitForHealth, worstHealth } from './health.ts';
+import { listOwned } from './live.ts';
+import { pruneOrphans } from './prune.ts';
+import { describeRef, refKey, toRef } from './refs.ts';
+import { DEFINITIONS_STAGE, isNamespace } from './stages.ts';
+import { type SyncContext, syncObject } from './sync-object.ts';
+import type {
+  AppState,
+  DesiredObject,
+  InventoryEntry,
+  Outcome,
+  ReconcileOptions,
+  ReconcileResult,
+  ResourceResult,
+} from './types.ts';
+import { validateDesired } from './validate.ts';
+
+/** Structured logger (Powertools' Logger fits). Never given object contents or diffs. */
+export interface ReconcileLogger {
+  info(msg: string, fields?: Record<string, unknown>): void;
+  warn(msg: string, fields?: Record<string, unknown>): void;
+  debug?(msg: string, fields?: Record<string, unknown>): void;
+}
+
+export interface ReconcileInput {
+  kube: KubeClient;
+  /** Parsed manifests with their origin, for error messages. */
+  desired: DesiredObject[];
+  options: ReconcileOptions;
+  /** What the previous run left: last synced revision and the inventory. */
+  state: AppState;
+  logger?: ReconcileLogger;
+}
+
+/** How long a CRD applied in this run may take to become Established. */
+const CRD_ESTABLISH_TIMEOUT_MS = 30_000;
+
+/** Makes the cluster match `desired` (see DESIGN.md "Semantics") and returns the change set and new state. */
+export async function reconcile(input: ReconcileInput): Promise<ReconcileResult> {
+  const { kube, desired, options, state, logger } = input;
+  const inventory = new Map<string, InventoryEntry>(state.inventory.map((e) => [refKey(e), e]));
+  const resources: ResourceResult[] = [];
+  const stateNow = (revision: string | undefined, forget: Set<string> = new Set()): AppState =>
+    options.dryRun
+      ? state
+      : { revision, inventory: [...inventory.entries()].filter(([k]) => !forget.has(k)).map(([, e]) => e) };
+  const failRun = (error: string): ReconcileResult => {
+    logger?.warn('reconcile failed', { app: options.app, revision: options.revision, error });
+    return { outcome: 'Failed', resources, health: 'Unknown', state: stateNow(state.revision), error };
+  };
+
+  try {
+    const discovery = createDiscovery(kube);
+    const validation = await validateDesired(desired, discovery, options);
+    if (!validation.ok) {
+      return failRun(`invalid manifests, nothing was applied:\n  ${validation.errors.join('\n  ')}`);
+    }
+    const objects = validation.objects;
+    const desiredKeys = new Set(objects.map((o) => o.key));
+    const orphans = state.inventory.filter((e) => !desiredKeys.has(refKey(e)));
+    if (options.prune && objects.length === 0 && orphans.length > 0 && !options.allowEmpty) {
+      for (const o of orphans)
+        resources.push({ ...toRef(o), action: 'orphaned', message: 'not pruned: the desired set is empty' });
+      return failRun(
+        `refusing to prune all ${orphans.length} objects of app "${options.app}": the desired set is empty (set allowEmpty to allow it)`,
+      );
+    }
+
+    const kinds: ResourceInfo[] = objects.filter((o) => !o.awaitsCrd).map((o) => o.info);
+    for (const orphan of orphans) {
+      const info = await discovery.resolve(orphan.apiVersion, orphan.kind);
+      if (info) kinds.push(info);
+    }
+    const live = await listOwned(kube, kinds, options.app);
+    const sameRevision = state.revision !== undefined && state.revision === options.revision;
+    const ctx: SyncContext = { kube, options, sameRevision, live, inventory, pendingNamespaces: new Set() };
+    const limit = pLimit(options.concurrency ?? 8);
+    const healthTargets: { result: ResourceResult; target: HealthTarget }[] = [];
+
+    for (const stage of [...new Set(objects.map((o) => o.stage))].sort((a, b) => a - b)) {
+      const batch = objects.filter((o) => o.stage === stage);
+      const settled = await Promise.allSettled(batch.map((o) => limit(() => syncObject(ctx, o))));
+      const crash = settled.find((s) => s.status === 'rejected');
+      settled.forEach((s, i) => {
+        const object = batch[i];
+        if (s.status !== 'fulfilled' || !object) return;
+        const { result, entry, live: after } = s.value;
+        resources.push(result);
+        if (entry) inventory.set(object.key, entry);
+        if (after && result.action !== 'failed')
+          healthTargets.push({ result, target: { info: object.info, object: after } });
+        logger?.debug?.('object reconciled', { object: describeRef(result), action: result.action });
+      });
+      if (crash) throw crash.reason;
+      if (stage !== DEFINITIONS_STAGE) continue;
+      if (options.dryRun) {
+        for (const r of resources)
+          if (isNamespace(r) && r.action === 'created') ctx.pendingNamespaces.add(r.name);
+        continue;
+      }
+      // Custom resources of CRDs applied just now need the CRD Established and fresh discovery.
+      for (const object of batch) {
+        const result = resources.find((r) => refKey(r) === object.key);
+        if (!isCrd(object.ref) || !result || !['created', 'configured'].includes(result.action)) continue;
+        if (!(await waitEstablished(kube, object.ref.name, { timeoutMs: CRD_ESTABLISH_TIMEOUT_MS }))) {
+          result.message = [result.message, `not Established within ${CRD_ESTABLISH_TIMEOUT_MS / 1000} s`]
+            .filter(Boolean)
+            .join('; ');
+        }
+        for (const kind of kindsDefinedBy(object.body)) discovery.invalidate(kind.apiVersion);
+      }
+    }
+
+    const failed = resources.filter((r) => r.action === 'failed').length;
+    const pruned = await pruneOrphans(
+      {
+        kube,
+        discovery,
+        options,
+        live,
+        blockedReason: failed > 0 ? `not pruned: ${failed} object(s) failed to apply in this run` : undefined,
+      },
+      orphans,
+    );
+    resources.push(...pruned.results);
+
+    const healths = await waitForHealth(
+      kube,
+      healthTargets.map((h) => h.target),
+      { timeoutMs: options.dryRun ? 0 : (options.healthTimeoutMs ?? 0) },
+    );
+    healthTargets.forEach((h, i) => {
+      h.result.health = healths[i];
+    });
+
+    const outcome = outcomeOf(resources, options.dryRun ?? false);
+    const result: ReconcileResult = {
+      outcome,
+      resources,
+      health: worstHealth(healths),
+      state: stateNow(outcome === 'Failed' ? state.revision : options.revision, pruned.forget),
+    };
+    logger?.info('reconcile finished', {
+      app: options.app,
+      revision: options.revision,
+      outcome,
+      health: result.health,
+      counts: countActions(resources),
+    });
+    return result;
+  } catch (error) {
+    if (error instanceof TypeError || error instanceof ReferenceError || error instanceof RangeError)
+      throw error;
+    return failRun(error instanceof Error ? error.message : String(error));
+  }
+}
+
+function outcomeOf(resources: ResourceResult[], dryRun: boolean): Outcome {
+  if (resources.some((r) => r.action === 'failed')) return 'Failed';
+  const pending = dryRun
+    ? ['created', 'configured', 'pruned', 'drifted', 'orphaned']
+    : ['drifted', 'orphaned'];
+  return resources.some((r) => pending.includes(r.action)) ? 'OutOfSync' : 'Synced';
+}
+
+function countActions(resources: ResourceResult[]): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const r of resources) counts[r.action] = (counts[r.action] ?? 0) + 1;
+  return counts;
+}

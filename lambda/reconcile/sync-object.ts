@@ -1,0 +1,104 @@
+/**
+ * The decision for one desired object: skip it (unchanged since the inventory), refuse it
+ * (another app owns it), report it (drifted, or what a dry run would do), or apply it.
+ */
+import type { KubeClient } from '../cluster/kube-client.ts';
+import { applyObject } from './apply.ts';
+import { getObject, type LiveIndex } from './live.ts';
+import { describeTaken, ownerApp, takenFields } from './ownership.ts';
+import { planObject, planPendingCreate } from './plan.ts';
+import { describeRef, toRef } from './refs.ts';
+import {
+  APP_LABEL,
+  type InventoryEntry,
+  type KubeObject,
+  type ReconcileOptions,
+  type ResourceResult,
+} from './types.ts';
+import type { PlannedObject } from './validate.ts';
+
+export interface SyncContext {
+  kube: KubeClient;
+  options: ReconcileOptions;
+  /** The revision was already synced: a difference is drift, not a change from Git. */
+  sameRevision: boolean;
+  live: LiveIndex;
+  inventory: Map<string, InventoryEntry>;
+  /** Dry run only: Namespaces this run would create, so objects in them cannot be dry-run yet. */
+  pendingNamespaces: Set<string>;
+}
+
+export interface ObjectSync {
+  result: ResourceResult;
+  /** The new inventory entry; absent to keep the previous one (if any). */
+  entry?: InventoryEntry;
+  /** The live object after this run, for health. */
+  live?: KubeObject;
+}
+
+export async function syncObject(ctx: SyncContext, object: PlannedObject): Promise<ObjectSync> {
+  const { options } = ctx;
+  const base = toRef(object.ref);
+  const previous = ctx.inventory.get(object.key);
+  const entryFor = (live: KubeObject): InventoryEntry => ({
+    ...base,
+    resourceVersion: live.metadata.resourceVersion as string | undefined,
+    stage: object.stage,
+  });
+
+  if (options.dryRun && (object.awaitsCrd || ctx.pendingNamespaces.has(object.ref.namespace ?? ''))) {
+    const plan = planPendingCreate(object);
+    return { result: { ...base, action: 'created', diff: plan.change === 'create' ? plan.diff : undefined } };
+  }
+
+  let live = ctx.live.objects.get(object.key);
+  if (live && ctx.sameRevision && previous?.resourceVersion === live.metadata.resourceVersion) {
+    // Untouched since driftless last applied or verified it: no dry-run needed.
+    return { result: { ...base, action: 'unchanged' }, entry: entryFor(live), live };
+  }
+  if (!live) {
+    const got = await getObject(ctx.kube, object.info, object.ref);
+    if (!got.ok) return { result: { ...base, action: 'failed', message: got.message } };
+    live = got.object;
+  }
+
+  const owner = ownerApp(live);
+  if (owner !== undefined && owner !== options.app) {
+    return {
+      result: {
+        ...base,
+        action: 'failed',
+        message: `${describeRef(object.ref)} is owned by app "${owner}" (label ${APP_LABEL}=${owner}); driftless does not modify another app's objects`,
+      },
+    };
+  }
+
+  const plan = await planObject(ctx.kube, object, live);
+  if (plan.change === 'failed') return { result: { ...base, action: 'failed', message: plan.message } };
+  if (plan.change === 'none')
+    return { result: { ...base, action: 'unchanged' }, entry: entryFor(plan.live), live };
+
+  const action = plan.change === 'create' ? 'created' : 'configured';
+  if (ctx.sameRevision && !options.selfHeal) {
+    const message = live
+      ? `${describeRef(object.ref)} drifted from Git; self-heal is off, not re-applied`
+      : `${describeRef(object.ref)} was deleted from the cluster; self-heal is off, not re-created`;
+    return { result: { ...base, action: 'drifted', message, diff: plan.diff }, live };
+  }
+  if (options.dryRun) {
+    return { result: { ...base, action, message: describeTaken(plan.taken), diff: plan.diff }, live };
+  }
+
+  const applied = await applyObject(ctx.kube, object.info, object.body, { dryRun: false });
+  if (!applied.ok)
+    return { result: { ...base, action: 'failed', message: applied.message, diff: plan.diff } };
+  const notes = [
+    ctx.sameRevision ? (live ? 'drift healed: re-applied' : 'drift healed: re-created') : undefined,
+    describeTaken(takenFields(live, applied.object)),
+  ].filter(Boolean);
+  return {
+    result: { ...base, action, message: notes.length > 0 ? notes.join('; ') : undefined, diff: plan.diff },
+    entry: entryFor(applied.object),
+    live: applied.object,
+  };
+}

@@ -1,0 +1,83 @@
+/**
+ * Turns parsed manifests into apply-ready objects, or refuses the whole set before any write:
+ * every kind must be served (or defined by a CRD in the same set), namespaced objects get the
+ * app's default namespace, cluster-scoped objects must not name one, and no object may appear twice.
+ */
+import { type Discovery, type ResourceInfo, splitApiVersion } from '../cluster/discovery.ts';
+import { isCrd, kindsDefinedBy } from './crds.ts';
+import { withAppLabel } from './ownership.ts';
+import { describeRef, refKey } from './refs.ts';
+import { stageOf } from './stages.ts';
+import type { DesiredObject, KubeObject, ObjectRef } from './types.ts';
+
+/** One desired object, ready to plan and apply. */
+export interface PlannedObject {
+  ref: ObjectRef;
+  key: string;
+  /** The apply body: the manifest with its namespace defaulted and the app label added. */
+  body: KubeObject;
+  info: ResourceInfo;
+  stage: number;
+  /** Its kind is served only once a CRD of this same run is Established. */
+  awaitsCrd: boolean;
+  origin: DesiredObject['origin'];
+}
+
+export type Validation = { ok: true; objects: PlannedObject[] } | { ok: false; errors: string[] };
+
+function where(origin: DesiredObject['origin']): string {
+  return `${origin.file} (document ${origin.document})`;
+}
+
+export async function validateDesired(
+  desired: DesiredObject[],
+  discovery: Discovery,
+  options: { app: string; defaultNamespace: string },
+): Promise<Validation> {
+  const errors: string[] = [];
+  const objects: PlannedObject[] = [];
+  const seen = new Map<string, DesiredObject['origin']>();
+  const pendingKinds = desired.filter((d) => isCrd(d.object)).flatMap((d) => kindsDefinedBy(d.object));
+
+  for (const item of desired) {
+    const { object, origin } = item;
+    if (!object?.apiVersion || !object.kind || !object.metadata?.name) {
+      errors.push(`${where(origin)}: apiVersion, kind and metadata.name are required`);
+      continue;
+    }
+    let info = await discovery.resolve(object.apiVersion, object.kind);
+    let awaitsCrd = false;
+    if (!info) {
+      info = pendingKinds.find((k) => k.apiVersion === object.apiVersion && k.kind === object.kind);
+      awaitsCrd = info !== undefined;
+    }
+    if (!info) {
+      const { group } = splitApiVersion(object.apiVersion);
+      const served = await discovery.servedVersions(group);
+      const hint =
+        served.length > 0 ? `; the server serves ${group || 'core'} versions ${served.join(', ')}` : '';
+      errors.push(`${where(origin)}: unknown kind ${object.kind} in ${object.apiVersion}${hint}`);
+      continue;
+    }
+    const body = withAppLabel(object, options.app);
+    if (info.namespaced) {
+      body.metadata.namespace = object.metadata.namespace || options.defaultNamespace;
+    } else if (object.metadata.namespace) {
+      errors.push(
+        `${where(origin)}: ${object.kind} ${object.metadata.name} is cluster-scoped but names namespace "${object.metadata.namespace}"`,
+      );
+      continue;
+    }
+    const ref: ObjectRef = { apiVersion: object.apiVersion, kind: object.kind, name: object.metadata.name };
+    if (info.namespaced) ref.namespace = body.metadata.namespace;
+    const key = refKey(ref);
+    const first = seen.get(key);
+    if (first) {
+      errors.push(`${where(origin)}: duplicate ${describeRef(ref)}, already defined in ${where(first)}`);
+      continue;
+    }
+    seen.set(key, origin);
+    objects.push({ ref, key, body, info, stage: stageOf(ref.apiVersion, ref.kind), awaitsCrd, origin });
+  }
+  return errors.length > 0 ? { ok: false, errors } : { ok: true, objects };
+}

@@ -1,0 +1,103 @@
+/** Shared set-up of the reconcile tests: a KubeClient on the shared control plane and manifest builders. */
+import { inject } from 'vitest';
+import { createKubeClient, type KubeClient } from '../../lambda/cluster/kube-client.ts';
+import { reconcile } from '../../lambda/reconcile/reconcile.ts';
+import type {
+  AppState,
+  DesiredObject,
+  KubeObject,
+  ReconcileOptions,
+  ReconcileResult,
+} from '../../lambda/reconcile/types.ts';
+
+export const cp = inject('controlPlane');
+
+export function adminClient(): KubeClient {
+  return createKubeClient({
+    server: cp.server,
+    caPem: cp.caPem,
+    authorization: async () => `Bearer ${cp.adminToken}`,
+  });
+}
+
+/** Desired objects as a source would hand them over: one file per object unless named. */
+export function manifests(...objects: (KubeObject | [string, KubeObject])[]): DesiredObject[] {
+  return objects.map((o, i) =>
+    Array.isArray(o)
+      ? { object: o[1], origin: { file: o[0], document: 0 } }
+      : { object: o, origin: { file: `manifests/${i}.yaml`, document: 0 } },
+  );
+}
+
+/** Runs reconcile and keeps the state between runs, like the history store would. */
+export function appRunner(kube: KubeClient, base: Omit<ReconcileOptions, 'revision'>) {
+  let state: AppState = { inventory: [] };
+  return {
+    get state() {
+      return state;
+    },
+    set state(next: AppState) {
+      state = next;
+    },
+    async run(
+      desired: DesiredObject[],
+      revision: string,
+      overrides: Partial<ReconcileOptions> = {},
+    ): Promise<ReconcileResult> {
+      const result = await reconcile({ kube, desired, options: { ...base, revision, ...overrides }, state });
+      state = result.state;
+      return result;
+    },
+  };
+}
+
+/** Looks up one object's result by kind and name. */
+export function actionOf(result: ReconcileResult, kind: string, name: string) {
+  return result.resources.find((r) => r.kind === kind && r.name === name);
+}
+
+export function namespace(name: string): KubeObject {
+  return { apiVersion: 'v1', kind: 'Namespace', metadata: { name } };
+}
+
+export function configMap(
+  name: string,
+  namespace: string | undefined,
+  data: Record<string, string>,
+): KubeObject {
+  return {
+    apiVersion: 'v1',
+    kind: 'ConfigMap',
+    metadata: { name, ...(namespace ? { namespace } : {}) },
+    data,
+  };
+}
+
+export function deployment(
+  name: string,
+  namespace: string,
+  options: { replicas?: number; image?: string; app?: string } = {},
+): KubeObject {
+  const app = options.app ?? name;
+  return {
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: { name, namespace },
+    spec: {
+      replicas: options.replicas ?? 1,
+      selector: { matchLabels: { app } },
+      template: {
+        metadata: { labels: { app } },
+        spec: {
+          containers: [
+            {
+              name: 'web',
+              image: options.image ?? 'nginx:1.25',
+              ports: [{ containerPort: 80, protocol: 'TCP' }],
+            },
+          ],
+        },
+      },
+    },
+  };
+}
