@@ -1,0 +1,113 @@
+/** Same revision, live drifted: self-heal re-applies; without it the drift is reported and left alone. */
+import { describe, expect, it } from 'vitest';
+import { kubectl, kubectlGet } from '../support/kubectl.ts';
+import {
+  actionOf,
+  adminClient,
+  appRunner,
+  configMap,
+  cp,
+  deployment,
+  manifests,
+  namespace,
+} from './harness.ts';
+
+const NS = 'drift-ns';
+
+describe('drift on the same revision', () => {
+  const kube = adminClient();
+  const desired = manifests(
+    namespace(NS),
+    deployment('web', NS, { replicas: 2 }),
+    configMap('settings', NS, { color: 'blue' }),
+    configMap('extra', NS, { keep: 'me' }),
+  );
+
+  it('reports an edited field, scaled replicas and a deleted object as drifted and touches nothing without self-heal', async () => {
+    const app = appRunner(kube, { app: 'drift-report', defaultNamespace: NS });
+    expect((await app.run(desired, 'rev1')).outcome).toBe('Synced');
+    await kubectl(cp.kubeconfig, 'scale', 'deployment', 'web', '-n', NS, '--replicas=5');
+    await kubectl(
+      cp.kubeconfig,
+      'patch',
+      'configmap',
+      'settings',
+      '-n',
+      NS,
+      '-p',
+      '{"data":{"color":"red"}}',
+    );
+    await kubectl(cp.kubeconfig, 'delete', 'configmap', 'extra', '-n', NS);
+    const before = app.state;
+
+    const result = await app.run(desired, 'rev1');
+    expect(result.outcome).toBe('OutOfSync');
+    expect(actionOf(result, 'Deployment', 'web')).toMatchObject({
+      action: 'drifted',
+      diff: expect.stringMatching(/-\s+replicas: 5\n\+\s+replicas: 2/),
+    });
+    expect(actionOf(result, 'ConfigMap', 'settings')).toMatchObject({
+      action: 'drifted',
+      diff: expect.stringContaining('+  color: blue'),
+    });
+    expect(actionOf(result, 'ConfigMap', 'extra')).toMatchObject({
+      action: 'drifted',
+      message: expect.stringMatching(/deleted/),
+    });
+    expect(actionOf(result, 'Namespace', NS)?.action).toBe('unchanged');
+
+    expect((await kubectlGet(cp.kubeconfig, 'deployment', 'web', NS))?.spec.replicas).toBe(5);
+    expect((await kubectlGet(cp.kubeconfig, 'configmap', 'settings', NS))?.data.color).toBe('red');
+    expect(await kubectlGet(cp.kubeconfig, 'configmap', 'extra', NS)).toBeUndefined();
+    // Drift stays detectable on the next run: the inventory keeps the last applied versions.
+    expect(result.state.inventory).toEqual(before.inventory);
+    expect((await app.run(desired, 'rev1')).outcome).toBe('OutOfSync');
+  });
+
+  it('re-applies edited and scaled objects and re-creates deleted ones with self-heal, reporting what it took back', async () => {
+    const app = appRunner(kube, { app: 'drift-report', defaultNamespace: NS, selfHeal: true });
+    app.state = { revision: 'rev1', inventory: [] };
+    // The objects exist from the first test; adopt them, then drift them again.
+    const adopted = await app.run(desired, 'rev2');
+    expect(adopted.outcome).toBe('Synced');
+    await kubectl(cp.kubeconfig, 'scale', 'deployment', 'web', '-n', NS, '--replicas=4');
+    await kubectl(
+      cp.kubeconfig,
+      'patch',
+      'configmap',
+      'settings',
+      '-n',
+      NS,
+      '-p',
+      '{"data":{"color":"green"}}',
+    );
+    await kubectl(cp.kubeconfig, 'delete', 'configmap', 'extra', '-n', NS);
+
+    const healed = await app.run(desired, 'rev2');
+    expect(healed.outcome).toBe('Synced');
+    expect(actionOf(healed, 'Deployment', 'web')).toMatchObject({
+      action: 'configured',
+      message: 'drift healed: re-applied',
+    });
+    expect(actionOf(healed, 'ConfigMap', 'settings')).toMatchObject({
+      action: 'configured',
+      message: 'drift healed: re-applied; took data.color from "kubectl-patch"',
+    });
+    expect(actionOf(healed, 'ConfigMap', 'extra')).toMatchObject({
+      action: 'created',
+      message: expect.stringMatching(/re-created/),
+    });
+    expect((await kubectlGet(cp.kubeconfig, 'configmap', 'settings', NS))?.data.color).toBe('blue');
+    expect((await kubectlGet(cp.kubeconfig, 'deployment', 'web', NS))?.spec.replicas).toBe(2);
+    expect((await kubectlGet(cp.kubeconfig, 'configmap', 'extra', NS))?.data.keep).toBe('me');
+  });
+
+  it('treats a resourceVersion bump that changed nothing Git owns as unchanged', async () => {
+    const app = appRunner(kube, { app: 'drift-report', defaultNamespace: NS, selfHeal: true });
+    await app.run(desired, 'rev3');
+    await kubectl(cp.kubeconfig, 'annotate', 'configmap', 'settings', '-n', NS, 'someone.else/note=hello');
+    const result = await app.run(desired, 'rev3');
+    expect(actionOf(result, 'ConfigMap', 'settings')?.action).toBe('unchanged');
+    expect(result.outcome).toBe('Synced');
+  });
+});
