@@ -1,0 +1,292 @@
+/**
+ * `PullAgent`: the whole serverless GitOps pull agent as one construct. A Lambda function runs
+ * the driftless engine, one EventBridge Scheduler schedule per app invokes it with `{ app }`,
+ * a DynamoDB table keeps the sync history, state and leases, and CloudWatch holds the sync log.
+ */
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { Duration, RemovalPolicy, Size, Stack, Validations } from 'aws-cdk-lib';
+import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import type * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import { SqsDestination } from 'aws-cdk-lib/aws-lambda-destinations';
+import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import { Schedule, ScheduleExpression, ScheduleTargetInput } from 'aws-cdk-lib/aws-scheduler';
+import { LambdaInvoke } from 'aws-cdk-lib/aws-scheduler-targets';
+import type * as sns from 'aws-cdk-lib/aws-sns';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
+import { Construct } from 'constructs';
+import { ConfigError, type DriftlessConfig, parseConfigText } from '../lambda/config.ts';
+import { ClusterAccessEntries, grantConfiguredAccess } from './cluster-access.ts';
+import { SyncLog } from './sync-log.ts';
+
+const REPO_ROOT = resolve(import.meta.dirname, '..');
+
+/** Where the config file lands inside the function package, and the path the handler reads. */
+const BUNDLED_CONFIG = 'driftless.config.yaml';
+
+export interface PullAgentProps {
+  /**
+   * The driftless config file (YAML): validated at synth (errors name the setting, e.g.
+   * `apps[0].cluster.region`), turned into schedules and IAM, and copied into the function package.
+   */
+  readonly configFile: string;
+  /**
+   * The handler's entry file (exports `handler`).
+   * @default the repository's `lambda/handler.ts`
+   */
+  readonly entry?: string;
+  /**
+   * Memory of the function: the clone is held in memory and CPU grows with memory.
+   * @default 2048
+   */
+  readonly memorySize?: number;
+  /**
+   * Time limit of one invocation: a clone, a large sync and waits for CRDs.
+   * @default Duration.minutes(10)
+   */
+  readonly timeout?: Duration;
+  /**
+   * Size of `/tmp`, which holds the checkout cache (`/tmp/driftless`).
+   * @default Size.gibibytes(2)
+   */
+  readonly ephemeralStorageSize?: Size;
+  /**
+   * Log level of the handler's JSON logs.
+   * @default lambda.ApplicationLogLevel.INFO
+   */
+  readonly logLevel?: lambda.ApplicationLogLevel;
+  /**
+   * How long the sync log is kept.
+   * @default logs.RetentionDays.THREE_MONTHS
+   */
+  readonly logRetention?: logs.RetentionDays;
+  /**
+   * What `cdk destroy` does with the history table and the log group.
+   * @default RemovalPolicy.RETAIN
+   */
+  readonly removalPolicy?: RemovalPolicy;
+  /**
+   * VPC to run the function in, for clusters with a private endpoint only. The subnets need a
+   * route to the Git host, and endpoints or NAT for STS, EKS, DynamoDB and Secrets Manager.
+   * @default no VPC: the function reaches public endpoints
+   */
+  readonly vpc?: ec2.IVpc;
+  /**
+   * Subnets in `vpc`.
+   * @default the VPC's private subnets
+   */
+  readonly vpcSubnets?: ec2.SubnetSelection;
+  /**
+   * Security groups of the function in `vpc`; the cluster's security group must admit them on 443.
+   * @default a new security group with all outbound traffic allowed
+   */
+  readonly securityGroups?: ec2.ISecurityGroup[];
+  /**
+   * Topic the failed-sync and invocation-error alarms notify.
+   * @default no notification: the alarms show in the CloudWatch console
+   */
+  readonly alarmTopic?: sns.ITopic;
+  /**
+   * Create a CloudWatch dashboard with failures, invocations, durations and the sync log.
+   * @default true
+   */
+  readonly dashboard?: boolean;
+}
+
+/** A scheduled driftless pull agent: function, schedules, history table, sync log and alarms. */
+export class PullAgent extends Construct {
+  /** The validated config the agent was built from. */
+  readonly config: DriftlessConfig;
+  readonly function: NodejsFunction;
+  /** The function's execution role: scoped to the listed clusters, secrets and roles. */
+  readonly role: iam.Role;
+  /** Sync history, per-app state and leases (`pk`/`sk`, TTL attribute `expiresAt`). */
+  readonly table: dynamodb.TableV2;
+  /** The sync log: the function's JSON logs. */
+  readonly logGroup: logs.LogGroup;
+  /** Invocations that failed (crash, timeout) or that the scheduler could not deliver. */
+  readonly deadLetterQueue: sqs.Queue;
+  /** One schedule per app, keyed by app name. */
+  readonly schedules: Readonly<Record<string, Schedule>>;
+  /** The role the schedules invoke the function with. */
+  readonly schedulerRole: iam.Role;
+  /** EKS access entries, when the config asks for them. */
+  readonly accessEntries: ClusterAccessEntries;
+  /** Saved queries, alarms and dashboard. */
+  readonly syncLog: SyncLog;
+
+  constructor(scope: Construct, id: string, props: PullAgentProps) {
+    super(scope, id);
+    const configFile = resolve(props.configFile);
+    this.config = readConfig(configFile);
+    const removalPolicy = props.removalPolicy ?? RemovalPolicy.RETAIN;
+
+    this.table = new dynamodb.TableV2(this, 'Table', {
+      partitionKey: { name: 'pk', type: dynamodb.AttributeType.STRING },
+      sortKey: { name: 'sk', type: dynamodb.AttributeType.STRING },
+      billing: dynamodb.Billing.onDemand(),
+      timeToLiveAttribute: 'expiresAt',
+      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
+      removalPolicy,
+    });
+
+    this.logGroup = new logs.LogGroup(this, 'SyncLogGroup', {
+      retention: props.logRetention ?? logs.RetentionDays.THREE_MONTHS,
+      removalPolicy,
+    });
+
+    this.deadLetterQueue = new sqs.Queue(this, 'DeadLetterQueue', {
+      retentionPeriod: Duration.days(14),
+      encryption: sqs.QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+    });
+    Validations.of(this.deadLetterQueue).acknowledge({
+      id: 'AwsSolutions-SQS3',
+      reason:
+        'This queue is the dead-letter queue of the function and the schedules; it needs none of its own.',
+    });
+
+    // An own role: the default one carries the managed AWSLambdaBasicExecutionRole (logs on `*`).
+    this.role = new iam.Role(this, 'Role', {
+      assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
+      description: 'driftless pull agent: reads Git credentials, signs EKS tokens, writes sync history',
+    });
+    if (props.vpc) {
+      this.role.addManagedPolicy(
+        iam.ManagedPolicy.fromAwsManagedPolicyName('service-role/AWSLambdaVPCAccessExecutionRole'),
+      );
+      Validations.of(this.role).acknowledge({
+        id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole]',
+        reason:
+          'Lambda needs the ENI permissions of this AWS managed policy to run in a VPC; they support no resource scoping.',
+      });
+    }
+
+    this.function = new NodejsFunction(this, 'Function', {
+      description: 'driftless: syncs Git to EKS (server-side apply, prune, self-heal)',
+      entry: props.entry ?? resolve(REPO_ROOT, 'lambda/handler.ts'),
+      handler: 'handler',
+      projectRoot: REPO_ROOT,
+      depsLockFilePath: resolve(REPO_ROOT, 'package-lock.json'),
+      runtime: lambda.Runtime.NODEJS_24_X,
+      architecture: lambda.Architecture.ARM_64,
+      role: this.role,
+      memorySize: props.memorySize ?? 2048,
+      timeout: props.timeout ?? Duration.minutes(10),
+      ephemeralStorageSize: props.ephemeralStorageSize ?? Size.gibibytes(2),
+      loggingFormat: lambda.LoggingFormat.JSON,
+      applicationLogLevelV2: props.logLevel ?? lambda.ApplicationLogLevel.INFO,
+      // INFO keeps the platform.report line: duration, memory used, and timeouts.
+      systemLogLevelV2: lambda.SystemLogLevel.INFO,
+      logGroup: this.logGroup,
+      // The schedule fires again soon: a retry would only race the next run for the lease.
+      retryAttempts: 0,
+      onFailure: new SqsDestination(this.deadLetterQueue),
+      vpc: props.vpc,
+      vpcSubnets: props.vpcSubnets,
+      securityGroups: props.securityGroups,
+      environment: {
+        DRIFTLESS_CONFIG_FILE: `/var/task/${BUNDLED_CONFIG}`,
+        DRIFTLESS_TABLE: this.table.tableName,
+        DRIFTLESS_CACHE_DIR: '/tmp/driftless',
+        POWERTOOLS_SERVICE_NAME: 'driftless',
+        POWERTOOLS_METRICS_NAMESPACE: 'Driftless',
+      },
+      bundling: {
+        format: OutputFormat.ESM,
+        target: 'node24',
+        mainFields: ['module', 'main'],
+        minify: true,
+        sourceMap: true,
+        sourcesContent: false,
+        // Pin the SDK to the lock file's versions instead of the runtime's.
+        bundleAwsSDK: true,
+        // CommonJS dependencies inside an ESM bundle still call require() for Node built-ins.
+        banner:
+          "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);",
+        forceDockerBundling: false,
+        commandHooks: {
+          beforeBundling: () => [],
+          beforeInstall: () => [],
+          afterBundling: (_inputDir: string, outputDir: string) => [
+            `cp ${shellQuote(configFile)} ${shellQuote(`${outputDir}/${BUNDLED_CONFIG}`)}`,
+          ],
+        },
+      },
+    });
+
+    // A given role gets no log permissions from Lambda: grant them on the agent's log group only.
+    this.logGroup.grantWrite(this.role);
+    this.table.grantReadWriteData(this.role);
+    grantConfiguredAccess(this.role, this.config.apps);
+    this.accessEntries = new ClusterAccessEntries(this, 'AccessEntries', {
+      principal: this.role,
+      apps: this.config.apps,
+      source: `config file ${configFile}`,
+    });
+
+    // One role for all schedules, owned here so its single wildcard can be explained.
+    this.schedulerRole = new iam.Role(this, 'SchedulerRole', {
+      assumedBy: new iam.ServicePrincipal('scheduler.amazonaws.com', {
+        conditions: { StringEquals: { 'aws:SourceAccount': Stack.of(this).account } },
+      }),
+      description: 'driftless schedules: invoke the pull agent function',
+    });
+    const schedules: Record<string, Schedule> = {};
+    const schedulesScope = new Construct(this, 'Schedules');
+    for (const app of this.config.apps) {
+      schedules[app.name] = new Schedule(schedulesScope, app.name, {
+        description: `driftless sync of ${app.name} from ${app.repo}`.slice(0, 512),
+        schedule: ScheduleExpression.expression(app.schedule),
+        enabled: !app.suspended,
+        target: new LambdaInvoke(this.function, {
+          input: ScheduleTargetInput.fromObject({ app: app.name }),
+          role: this.schedulerRole,
+          deadLetterQueue: this.deadLetterQueue,
+          // A missed run is made up by the next one; stale invocations only add noise.
+          retryAttempts: 2,
+          maxEventAge: Duration.hours(1),
+        }),
+      });
+    }
+    this.schedules = schedules;
+
+    this.syncLog = new SyncLog(this, 'SyncLog', {
+      apps: this.config.apps.map((app) => app.name),
+      function: this.function,
+      logGroup: this.logGroup,
+      alarmTopic: props.alarmTopic,
+      dashboard: props.dashboard,
+    });
+
+    this.acknowledgeScopedWildcards();
+  }
+
+  /** The one wildcard left is a suffix of a resource this construct owns; it says why. */
+  private acknowledgeScopedWildcards(): void {
+    const stack = Stack.of(this);
+    const functionId = stack.getLogicalId(this.function.node.defaultChild as lambda.CfnFunction);
+    Validations.of(this.schedulerRole).acknowledge({
+      id: `AwsSolutions-IAM5[Resource::<${functionId}.Arn>:*]`,
+      reason:
+        "grantInvoke's qualifier suffix: versions and aliases of the agent's own function, nothing else.",
+    });
+  }
+}
+
+function readConfig(path: string): DriftlessConfig {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    throw new ConfigError(`cannot read config file ${path}: ${(error as Error).message}`);
+  }
+  return parseConfigText(text, path);
+}
+
+function shellQuote(value: string): string {
+  return `'${value.replaceAll("'", "'\\''")}'`;
+}

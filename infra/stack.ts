@@ -1,0 +1,89 @@
+/**
+ * `DriftlessStack`: the deployable unit: one `PullAgent`, an optional e-mail alarm topic, VPC
+ * placement from plain IDs (no lookups, so `cdk synth` runs offline), and outputs to find things.
+ */
+import { CfnOutput, Fn, type RemovalPolicy, Stack, type StackProps, Validations } from 'aws-cdk-lib';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as sns from 'aws-cdk-lib/aws-sns';
+import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
+import type { Construct } from 'constructs';
+import { PullAgent } from './pull-agent.ts';
+
+export interface DriftlessStackProps extends StackProps {
+  /** The driftless config file. */
+  readonly configFile: string;
+  /** @default the repository's `lambda/handler.ts` */
+  readonly entry?: string;
+  /** E-mail address told about failed syncs. @default no notification */
+  readonly alarmEmail?: string;
+  /**
+   * Run the function in this VPC (private-endpoint clusters); needs `subnetIds`.
+   * @default no VPC
+   */
+  readonly vpcId?: string;
+  /** Subnets of `vpcId` for the function. */
+  readonly subnetIds?: string[];
+  /** @default a new security group in `vpcId` */
+  readonly securityGroupIds?: string[];
+  /** @default RemovalPolicy.RETAIN */
+  readonly removalPolicy?: RemovalPolicy;
+  /** @default true */
+  readonly dashboard?: boolean;
+}
+
+export class DriftlessStack extends Stack {
+  readonly agent: PullAgent;
+
+  constructor(scope: Construct, id: string, props: DriftlessStackProps) {
+    super(scope, id, props);
+
+    let alarmTopic: sns.Topic | undefined;
+    if (props.alarmEmail) {
+      alarmTopic = new sns.Topic(this, 'Alarms', { displayName: 'driftless alarms', enforceSSL: true });
+      alarmTopic.addSubscription(new EmailSubscription(props.alarmEmail));
+      Validations.of(alarmTopic).acknowledge({
+        id: 'AwsSolutions-SNS2',
+        reason:
+          'Alarm notifications carry no secrets (alarm name and state); CloudWatch cannot publish to a topic encrypted with the AWS managed SNS key.',
+      });
+    }
+
+    let vpc: ec2.IVpc | undefined;
+    let vpcSubnets: ec2.SubnetSelection | undefined;
+    let securityGroups: ec2.ISecurityGroup[] | undefined;
+    if (props.vpcId) {
+      if (!props.subnetIds?.length)
+        throw new Error('subnetIds: list the subnets of vpcId the function runs in');
+      // Explicit subnets make the VPC's own subnet layout (and so a lookup) unnecessary.
+      vpc = ec2.Vpc.fromVpcAttributes(this, 'Vpc', { vpcId: props.vpcId, availabilityZones: Fn.getAzs() });
+      vpcSubnets = {
+        subnets: props.subnetIds.map((subnetId) => ec2.Subnet.fromSubnetId(this, subnetId, subnetId)),
+      };
+      securityGroups = props.securityGroupIds?.map((groupId) =>
+        ec2.SecurityGroup.fromSecurityGroupId(this, groupId, groupId),
+      );
+    } else if (props.subnetIds?.length || props.securityGroupIds?.length) {
+      throw new Error('vpcId: set it when giving subnetIds or securityGroupIds');
+    }
+
+    this.agent = new PullAgent(this, 'Agent', {
+      configFile: props.configFile,
+      entry: props.entry,
+      alarmTopic,
+      vpc,
+      vpcSubnets,
+      securityGroups,
+      removalPolicy: props.removalPolicy,
+      dashboard: props.dashboard,
+    });
+
+    new CfnOutput(this, 'TableName', { value: this.agent.table.tableName });
+    new CfnOutput(this, 'HistoryCommand', {
+      description: 'Read the sync history from your machine',
+      value: `npx driftless history --history dynamodb:${this.agent.table.tableName}`,
+    });
+    new CfnOutput(this, 'FunctionName', { value: this.agent.function.functionName });
+    new CfnOutput(this, 'LogGroupName', { value: this.agent.logGroup.logGroupName });
+    new CfnOutput(this, 'DeadLetterQueueUrl', { value: this.agent.deadLetterQueue.queueUrl });
+  }
+}
