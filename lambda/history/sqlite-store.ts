@@ -1,0 +1,169 @@
+/**
+ * The history store of the CLI: one `node:sqlite` file (built into Node 24), by default
+ * `.driftless/history.db`. WAL mode and a busy timeout let two CLI processes share it; every
+ * write that can race is one conditional statement or an immediate transaction.
+ */
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
+import type { AppState } from '../reconcile/types.ts';
+import { redactRecord } from './redaction.ts';
+import { sortableTime } from './run-order.ts';
+import { type HistoryStore, StateConflictError, type StoredState, type SyncRecord } from './store.ts';
+
+/** Where the CLI keeps its history unless `--history` says otherwise. */
+export const DEFAULT_SQLITE_PATH = '.driftless/history.db';
+
+export interface SqliteHistoryStoreOptions {
+  /** Database file; its folder is created. `:memory:` keeps nothing. @default `.driftless/history.db` */
+  path?: string;
+  /** How long a write waits for another process's write to finish. @default 5000 */
+  busyTimeoutMs?: number;
+}
+
+const SCHEMA = `
+  CREATE TABLE IF NOT EXISTS runs (
+    app TEXT NOT NULL,
+    run_id TEXT NOT NULL,
+    started_at TEXT NOT NULL, -- Date#toISOString, so text order is time order
+    outcome TEXT NOT NULL,
+    record TEXT NOT NULL,     -- the SyncRecord as JSON
+    PRIMARY KEY (app, run_id)
+  );
+  CREATE INDEX IF NOT EXISTS runs_newest ON runs (started_at DESC, app DESC, run_id DESC);
+  CREATE INDEX IF NOT EXISTS runs_newest_per_app ON runs (app, started_at DESC, run_id DESC);
+  CREATE TABLE IF NOT EXISTS state (
+    app TEXT PRIMARY KEY,
+    version INTEGER NOT NULL,
+    state TEXT NOT NULL
+  );
+  CREATE TABLE IF NOT EXISTS lease (
+    app TEXT PRIMARY KEY,
+    owner TEXT NOT NULL,
+    lease_until INTEGER NOT NULL -- epoch ms; expiry is checked on acquire, rows are never swept
+  );
+`;
+
+export class SqliteHistoryStore implements HistoryStore {
+  readonly path: string;
+  readonly #db: DatabaseSync;
+
+  constructor(options: SqliteHistoryStoreOptions = {}) {
+    this.path = options.path ?? DEFAULT_SQLITE_PATH;
+    if (this.path !== ':memory:') mkdirSync(dirname(this.path), { recursive: true });
+    this.#db = new DatabaseSync(this.path, { timeout: options.busyTimeoutMs ?? 5000 });
+    this.#db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;');
+    this.#transaction(() => this.#db.exec(SCHEMA));
+  }
+
+  async startRun(record: SyncRecord): Promise<void> {
+    this.#writeRun(record);
+  }
+
+  async finishRun(record: SyncRecord): Promise<void> {
+    this.#writeRun(record);
+  }
+
+  async listRuns(query: { app?: string; limit?: number } = {}): Promise<SyncRecord[]> {
+    const limit = query.limit ?? 20;
+    if (!Number.isInteger(limit) || limit < 1)
+      throw new Error(`limit must be a positive integer, got ${limit}`);
+    const rows =
+      query.app === undefined
+        ? this.#db
+            .prepare('SELECT record FROM runs ORDER BY started_at DESC, app DESC, run_id DESC LIMIT ?')
+            .all(limit)
+        : this.#db
+            .prepare('SELECT record FROM runs WHERE app = ? ORDER BY started_at DESC, run_id DESC LIMIT ?')
+            .all(query.app, limit);
+    return rows.map((row) => JSON.parse(String(row.record)) as SyncRecord);
+  }
+
+  async markInterrupted(app: string, exceptRunId: string, finishedAt: string): Promise<SyncRecord[]> {
+    return this.#transaction(() => {
+      const rows = this.#db
+        .prepare(
+          `SELECT record FROM runs WHERE app = ? AND outcome = 'Running' AND run_id <> ?
+           ORDER BY started_at DESC, run_id DESC`,
+        )
+        .all(app, exceptRunId);
+      return rows.map((row) => {
+        const running = JSON.parse(String(row.record)) as SyncRecord;
+        const durationMs = Math.max(0, Date.parse(finishedAt) - Date.parse(running.startedAt));
+        const interrupted: SyncRecord = { ...running, outcome: 'Interrupted', finishedAt, durationMs };
+        this.#db
+          .prepare(`UPDATE runs SET outcome = ?, record = ? WHERE app = ? AND run_id = ?`)
+          .run(interrupted.outcome, JSON.stringify(interrupted), app, running.runId);
+        return interrupted;
+      });
+    });
+  }
+
+  async getState(app: string): Promise<StoredState | undefined> {
+    const row = this.#db.prepare('SELECT version, state FROM state WHERE app = ?').get(app);
+    if (!row) return undefined;
+    return { state: JSON.parse(String(row.state)) as AppState, version: Number(row.version) };
+  }
+
+  async putState(app: string, state: AppState, expectedVersion: number): Promise<number> {
+    const json = JSON.stringify(state);
+    const { changes } =
+      expectedVersion === 0
+        ? this.#db
+            .prepare('INSERT INTO state (app, version, state) VALUES (?, 1, ?) ON CONFLICT (app) DO NOTHING')
+            .run(app, json)
+        : this.#db
+            .prepare('UPDATE state SET version = version + 1, state = ? WHERE app = ? AND version = ?')
+            .run(json, app, expectedVersion);
+    if (Number(changes) === 0) {
+      throw new StateConflictError(
+        `state of app ${app} changed since version ${expectedVersion} was read; another run wrote it`,
+      );
+    }
+    return expectedVersion + 1;
+  }
+
+  async acquireLease(app: string, owner: string, ttlMs: number, now: number): Promise<boolean> {
+    // One statement: insert when free, take over when expired or already ours, else change nothing.
+    const { changes } = this.#db
+      .prepare(
+        `INSERT INTO lease (app, owner, lease_until) VALUES (?, ?, ?)
+         ON CONFLICT (app) DO UPDATE SET owner = excluded.owner, lease_until = excluded.lease_until
+         WHERE lease.lease_until <= ? OR lease.owner = excluded.owner`,
+      )
+      .run(app, owner, now + ttlMs, now);
+    return Number(changes) > 0;
+  }
+
+  async releaseLease(app: string, owner: string): Promise<void> {
+    this.#db.prepare('DELETE FROM lease WHERE app = ? AND owner = ?').run(app, owner);
+  }
+
+  async close(): Promise<void> {
+    if (this.#db.isOpen) this.#db.close();
+  }
+
+  #writeRun(record: SyncRecord): void {
+    const safe = redactRecord(record);
+    this.#db
+      .prepare(
+        `INSERT INTO runs (app, run_id, started_at, outcome, record) VALUES (?, ?, ?, ?, ?)
+         ON CONFLICT (app, run_id) DO UPDATE SET
+           started_at = excluded.started_at, outcome = excluded.outcome, record = excluded.record`,
+      )
+      .run(safe.app, safe.runId, sortableTime(safe.startedAt), safe.outcome, JSON.stringify(safe));
+  }
+
+  /** Runs `work` in an immediate transaction: it takes the write lock up front, so it waits, not fails. */
+  #transaction<T>(work: () => T): T {
+    this.#db.exec('BEGIN IMMEDIATE');
+    try {
+      const result = work();
+      this.#db.exec('COMMIT');
+      return result;
+    } catch (error) {
+      this.#db.exec('ROLLBACK');
+      throw error;
+    }
+  }
+}
