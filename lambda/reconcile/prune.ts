@@ -7,7 +7,7 @@ import pLimit from 'p-limit';
 import { type Discovery, objectPath } from '../cluster/discovery.ts';
 import type { KubeClient } from '../cluster/kube-client.ts';
 import { apiErrorMessage } from './apply.ts';
-import { getObject, kindKey, type LiveIndex } from './live.ts';
+import { getObject, type LiveIndex } from './live.ts';
 import { ownerApp } from './ownership.ts';
 import { describeRef, refKey, toRef } from './refs.ts';
 import { pruneGroups } from './stages.ts';
@@ -33,15 +33,22 @@ export async function pruneOrphans(ctx: PruneContext, orphans: InventoryEntry[])
   const limit = pLimit(ctx.options.concurrency ?? 8);
   for (const group of pruneGroups(orphans)) {
     const settled = await Promise.allSettled(
-      group.map((entry) => limit(() => pruneOne(ctx, entry, outcome))),
+      group.map((entry) => limit(() => pruneOne(ctx, entry, { results: [], forget: outcome.forget }))),
     );
-    const failure = settled.find((s) => s.status === 'rejected');
-    if (failure) throw failure.reason;
+    for (const s of settled) {
+      if (s.status === 'rejected') throw s.reason;
+      // Report in inventory order within a group, whatever order the deletes finished in.
+      outcome.results.push(...s.value.results);
+    }
   }
   return outcome;
 }
 
-async function pruneOne(ctx: PruneContext, entry: InventoryEntry, outcome: PruneOutcome): Promise<void> {
+async function pruneOne(
+  ctx: PruneContext,
+  entry: InventoryEntry,
+  outcome: PruneOutcome,
+): Promise<PruneOutcome> {
   const { options } = ctx;
   const key = refKey(entry);
   const ref = toRef(entry);
@@ -49,20 +56,21 @@ async function pruneOne(ctx: PruneContext, entry: InventoryEntry, outcome: Prune
   if (!info) {
     // The kind is no longer served (its CRD is gone), so neither is the object.
     outcome.forget.add(key);
-    return;
+    return outcome;
   }
   let live = ctx.live.objects.get(key);
-  if (!live && !ctx.live.listed.has(kindKey(info))) {
+  // Not in the labelled LIST: gone, or its label was removed (then it is reported, not deleted).
+  if (!live) {
     const got = await getObject(ctx.kube, info, ref);
     if (!got.ok) {
       outcome.results.push({ ...ref, action: 'failed', message: got.message });
-      return;
+      return outcome;
     }
     live = got.object;
   }
   if (!live) {
     outcome.forget.add(key);
-    return;
+    return outcome;
   }
   const owner = ownerApp(live);
   if (owner !== options.app) {
@@ -72,19 +80,19 @@ async function pruneOne(ctx: PruneContext, entry: InventoryEntry, outcome: Prune
       action: 'orphaned',
       message: `${describeRef(ref)} no longer carries ${APP_LABEL}=${options.app}${owner ? ` (owned by app "${owner}")` : ''}; left in place and dropped from the inventory`,
     });
-    return;
+    return outcome;
   }
   if (!options.prune) {
     outcome.results.push({ ...ref, action: 'orphaned', message: 'removed from Git; prune is off' });
-    return;
+    return outcome;
   }
   if (ctx.blockedReason) {
     outcome.results.push({ ...ref, action: 'orphaned', message: ctx.blockedReason });
-    return;
+    return outcome;
   }
   if (options.dryRun) {
     outcome.results.push({ ...ref, action: 'pruned' });
-    return;
+    return outcome;
   }
   const res = await ctx.kube.request({
     method: 'DELETE',
@@ -99,7 +107,8 @@ async function pruneOne(ctx: PruneContext, entry: InventoryEntry, outcome: Prune
   if (res.status === 200 || res.status === 202 || res.status === 404) {
     outcome.forget.add(key);
     outcome.results.push({ ...ref, action: 'pruned' });
-    return;
+    return outcome;
   }
   outcome.results.push({ ...ref, action: 'failed', message: apiErrorMessage(ref, res.status, res.body) });
+  return outcome;
 }
