@@ -1,0 +1,157 @@
+/** What stops a run before any write, and what fails one object while the others still apply. */
+import { describe, expect, it } from 'vitest';
+import { createKubeClient } from '../../lambda/cluster/kube-client.ts';
+import { reconcile } from '../../lambda/reconcile/reconcile.ts';
+import { kubectl, kubectlGet } from '../support/kubectl.ts';
+import {
+  actionOf,
+  adminClient,
+  appRunner,
+  configMap,
+  cp,
+  deployment,
+  manifests,
+  namespace,
+} from './harness.ts';
+
+describe('validation before any write', () => {
+  const kube = adminClient();
+
+  it('rejects an unknown kind, a namespaced cluster-scoped object and a duplicate, naming file and document, and writes nothing', async () => {
+    const NS = 'guard-invalid';
+    const result = await reconcile({
+      kube,
+      options: { app: 'guard-invalid', revision: 'rev1', defaultNamespace: NS },
+      state: { inventory: [] },
+      desired: [
+        { object: namespace(NS), origin: { file: 'ns.yaml', document: 0 } },
+        { object: configMap('ok', NS, { a: '1' }), origin: { file: 'cm.yaml', document: 0 } },
+        {
+          object: { apiVersion: 'batch/v1', kind: 'CronJob', metadata: { name: 'c' } },
+          origin: { file: 'cron.yaml', document: 2 },
+        },
+        {
+          object: {
+            apiVersion: 'rbac.authorization.k8s.io/v1',
+            kind: 'ClusterRole',
+            metadata: { name: 'guard-x', namespace: NS },
+          },
+          origin: { file: 'rbac.yaml', document: 1 },
+        },
+        { object: configMap('ok', NS, { a: '2' }), origin: { file: 'more.yaml', document: 3 } },
+      ],
+    });
+    expect(result.outcome).toBe('Failed');
+    expect(result.error).toContain(
+      'cron.yaml (document 2): unknown kind CronJob in batch/v1; the server serves batch versions v1, v1beta1',
+    );
+    expect(result.error).toContain(
+      'rbac.yaml (document 1): ClusterRole guard-x is cluster-scoped but names namespace "guard-invalid"',
+    );
+    expect(result.error).toContain(
+      'more.yaml (document 3): duplicate ConfigMap guard-invalid/ok, already defined in cm.yaml (document 0)',
+    );
+    expect(result.resources).toEqual([]);
+    expect(result.state).toEqual({ inventory: [] });
+    expect(await kubectlGet(cp.kubeconfig, 'namespace', NS)).toBeUndefined();
+  });
+
+  it('puts namespaced objects without a namespace into the default namespace', async () => {
+    const NS = 'guard-default';
+    const app = appRunner(kube, { app: 'guard-default', defaultNamespace: NS });
+    const result = await app.run(manifests(namespace(NS), configMap('plain', undefined, { a: '1' })), 'rev1');
+    expect(actionOf(result, 'ConfigMap', 'plain')).toMatchObject({ namespace: NS, action: 'created' });
+    expect(await kubectlGet(cp.kubeconfig, 'configmap', 'plain', NS)).toBeDefined();
+  });
+
+  it('fails the run with the server named when the API server is unreachable', async () => {
+    const down = createKubeClient({ server: 'https://127.0.0.1:1', timeoutMs: 2000 });
+    const state = {
+      revision: 'rev0',
+      inventory: [{ apiVersion: 'v1', kind: 'ConfigMap', namespace: 'x', name: 'y' }],
+    };
+    const result = await reconcile({
+      kube: down,
+      desired: manifests(configMap('a', 'x', { a: '1' })),
+      options: { app: 'guard-down', revision: 'rev1', defaultNamespace: 'x' },
+      state,
+    });
+    expect(result.outcome).toBe('Failed');
+    expect(result.error).toMatch(/127\.0\.0\.1:1.*unreachable/);
+    expect(result.state).toEqual(state);
+  });
+});
+
+describe('failures of single objects', () => {
+  const kube = adminClient();
+
+  it('never modifies an object that carries another app label and names the owner', async () => {
+    const NS = 'guard-owner';
+    const other = appRunner(kube, { app: 'guard-other', defaultNamespace: NS });
+    await other.run(manifests(namespace(NS), configMap('shared', NS, { owner: 'other' })), 'rev1');
+
+    const mine = appRunner(kube, { app: 'guard-mine', defaultNamespace: NS });
+    const result = await mine.run(
+      manifests(configMap('shared', NS, { owner: 'mine' }), configMap('own', NS, { a: '1' })),
+      'rev1',
+    );
+    expect(actionOf(result, 'ConfigMap', 'shared')).toMatchObject({
+      action: 'failed',
+      message: expect.stringMatching(/ConfigMap guard-owner\/shared is owned by app "guard-other"/),
+    });
+    expect(actionOf(result, 'ConfigMap', 'own')?.action).toBe('created');
+    expect(result.outcome).toBe('Failed');
+    expect((await kubectlGet(cp.kubeconfig, 'configmap', 'shared', NS))?.data.owner).toBe('other');
+    // The partial run still tracks what it applied, and does not claim the revision.
+    expect(result.state.inventory.map((e) => e.name)).toEqual(['own']);
+    expect(result.state.revision).toBeUndefined();
+  });
+
+  it('fails a change to an immutable field with a message saying what is immutable, and applies the rest', async () => {
+    const NS = 'guard-immutable';
+    const app = appRunner(kube, { app: 'guard-immutable', defaultNamespace: NS, prune: true });
+    await app.run(
+      manifests(namespace(NS), deployment('web', NS, { app: 'web' }), configMap('a', NS, { v: '1' })),
+      'rev1',
+    );
+    const result = await app.run(
+      manifests(
+        namespace(NS),
+        deployment('web', NS, { app: 'web-v2' }),
+        configMap('a', NS, { v: '2' }),
+        configMap('b', NS, { v: '1' }),
+      ),
+      'rev2',
+    );
+    expect(actionOf(result, 'Deployment', 'web')).toMatchObject({
+      action: 'failed',
+      message: expect.stringMatching(
+        /^Deployment guard-immutable\/web: spec\.selector is immutable.*delete and re-create/,
+      ),
+    });
+    expect(actionOf(result, 'ConfigMap', 'a')?.action).toBe('configured');
+    expect(actionOf(result, 'ConfigMap', 'b')?.action).toBe('created');
+    expect(result.outcome).toBe('Failed');
+    expect(result.state.revision).toBe('rev1');
+    expect(result.state.inventory.map((e) => e.name).sort()).toEqual(['a', 'b', NS, 'web']);
+    const live = await kubectlGet(cp.kubeconfig, 'deployment', 'web', NS);
+    expect(live?.spec.selector.matchLabels.app).toBe('web');
+  });
+
+  it('reports an API rejection of one object with its reason and applies the others', async () => {
+    const NS = 'guard-reject';
+    const app = appRunner(kube, { app: 'guard-reject', defaultNamespace: NS });
+    const bad = configMap('Not_A_Valid_Name', NS, { a: '1' });
+    const result = await app.run(manifests(namespace(NS), bad, configMap('fine', NS, { a: '1' })), 'rev1');
+    expect(actionOf(result, 'ConfigMap', 'Not_A_Valid_Name')).toMatchObject({
+      action: 'failed',
+      message: expect.stringMatching(
+        /^ConfigMap guard-reject\/Not_A_Valid_Name: (Invalid|BadRequest|NotFound)/,
+      ),
+    });
+    expect(actionOf(result, 'ConfigMap', 'fine')?.action).toBe('created');
+    expect(await kubectl(cp.kubeconfig, 'get', 'configmap', 'fine', '-n', NS, '-o', 'name')).toContain(
+      'fine',
+    );
+  });
+});
