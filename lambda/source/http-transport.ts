@@ -1,0 +1,139 @@
+/**
+ * The HTTP client isomorphic-git talks through: Node's `fetch` with an idle timeout, a download
+ * bound and a request/byte count. Network failures become {@link SourceError}s naming the repo,
+ * so a refused connection or a hung server reads the same in the log as in the CLI.
+ */
+import type { GitHttpRequest, GitHttpResponse, HttpClient } from 'isomorphic-git';
+import { SourceError } from './errors.ts';
+
+export interface TransportStats {
+  requests: number;
+  /** Response body bytes received. */
+  bytes: number;
+}
+
+export interface TransportOptions {
+  /** Repo URL for messages, credentials already stripped. */
+  repo: string;
+  /** Abort a request when no data arrives for this long. */
+  timeoutMs: number;
+  /** Abort when one load downloads more than this. */
+  maxBytes: number;
+  /** Replaces `fetch` (tests, proxies). Gets the same timeout and bounds. */
+  inner?: HttpClient;
+}
+
+export interface Transport {
+  http: HttpClient;
+  stats: TransportStats;
+}
+
+/**
+ * Builds the client for one load. The first ref advertisement (`GET info/refs`) is remembered
+ * and replayed once, so resolving the ref and then fetching costs one round trip, and the fetch
+ * wants exactly the commit that was resolved.
+ */
+export function createTransport(options: TransportOptions): Transport {
+  const stats: TransportStats = { requests: 0, bytes: 0 };
+  const inner = options.inner ?? fetchClient;
+  const advertisements = new Map<string, { response: GitHttpResponse; body: Uint8Array[] }>();
+
+  const request = async (req: GitHttpRequest): Promise<GitHttpResponse> => {
+    const isAdvertisement = (req.method ?? 'GET') === 'GET' && req.url.includes('/info/refs?');
+    const cached = isAdvertisement ? advertisements.get(req.url) : undefined;
+    if (cached) {
+      advertisements.delete(req.url);
+      return { ...cached.response, body: iterate(cached.body) };
+    }
+    const controller = new AbortController();
+    let timer: NodeJS.Timeout | undefined;
+    const arm = () => {
+      clearTimeout(timer);
+      timer = setTimeout(() => controller.abort(), options.timeoutMs);
+    };
+    stats.requests += 1;
+    arm();
+    let response: GitHttpResponse;
+    try {
+      response = await inner.request({ ...req, signal: controller.signal });
+    } catch (error) {
+      clearTimeout(timer);
+      throw networkError(options, error, controller.signal.aborted);
+    }
+    const source = response.body;
+    const counted = async function* () {
+      try {
+        if (!source) return;
+        for await (const chunk of source) {
+          arm();
+          stats.bytes += chunk.byteLength;
+          if (stats.bytes > options.maxBytes) {
+            controller.abort();
+            throw new SourceError(
+              `${options.repo}: download exceeds ${options.maxBytes} bytes (maxCacheBytes); the repository is too large for the cache`,
+            );
+          }
+          yield chunk;
+        }
+      } catch (error) {
+        if (error instanceof SourceError) throw error;
+        throw networkError(options, error, controller.signal.aborted);
+      } finally {
+        clearTimeout(timer);
+      }
+    };
+    if (!isAdvertisement || response.statusCode !== 200) return { ...response, body: counted() };
+    const body: Uint8Array[] = [];
+    for await (const chunk of counted()) body.push(chunk);
+    advertisements.set(req.url, { response, body });
+    return { ...response, body: iterate(body) };
+  };
+  return { http: { request }, stats };
+}
+
+async function* iterate(chunks: Uint8Array[]): AsyncIterableIterator<Uint8Array> {
+  yield* chunks;
+}
+
+function networkError(options: TransportOptions, error: unknown, timedOut: boolean): SourceError {
+  if (timedOut) {
+    return new SourceError(
+      `cannot fetch ${options.repo}: no response within ${options.timeoutMs} ms (timeoutMs)`,
+    );
+  }
+  const cause = (error as { cause?: { code?: string; message?: string } }).cause;
+  const reason = cause?.code ?? cause?.message ?? (error as Error).message;
+  return new SourceError(`cannot reach ${options.repo}: ${reason}`);
+}
+
+/** isomorphic-git's `http/web` client in spirit, on Node's fetch with an abort signal. */
+const fetchClient: HttpClient = {
+  async request({ url, method = 'GET', headers = {}, body, signal }) {
+    const payload = body ? Buffer.concat(await collect(body)) : undefined;
+    const res = await fetch(url, {
+      method,
+      headers,
+      body: payload,
+      signal: signal ?? null,
+      redirect: 'follow',
+    });
+    const responseHeaders: Record<string, string> = {};
+    res.headers.forEach((value, key) => {
+      responseHeaders[key] = value;
+    });
+    return {
+      url: res.url,
+      method,
+      statusCode: res.status,
+      statusMessage: res.statusText,
+      headers: responseHeaders,
+      body: res.body ? (res.body as unknown as AsyncIterableIterator<Uint8Array>) : iterate([]),
+    };
+  },
+};
+
+async function collect(body: AsyncIterable<Uint8Array>): Promise<Uint8Array[]> {
+  const chunks: Uint8Array[] = [];
+  for await (const chunk of body) chunks.push(chunk);
+  return chunks;
+}

@@ -1,0 +1,242 @@
+/**
+ * The source stage: an app's source settings in, `{ revision, objects }` out, or one
+ * {@link SourceError} that says what to fix. Nothing partial is ever returned: any fetch or
+ * manifest problem fails the whole load, so nothing gets applied or pruned from half a revision.
+ */
+import { rm } from 'node:fs/promises';
+import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import type { HttpClient } from 'isomorphic-git';
+import type { DesiredObject } from '../reconcile/types.ts';
+import {
+  cacheEntry,
+  DEFAULT_MAX_CACHE_BYTES,
+  enforceCacheBound,
+  touchEntry,
+  withEntryLock,
+} from './cache.ts';
+import { resolveCredentials, scrubSecrets, splitUrlCredentials } from './credentials.ts';
+import { redactUrl, SourceError } from './errors.ts';
+import { createTransport } from './http-transport.ts';
+import { resolveLocalRevision } from './local.ts';
+import { type ManifestLimits, manifestLimits, parseManifests } from './manifests.ts';
+import { fetchRevision } from './remote.ts';
+import { normalizeRepoPath, readManifestFiles } from './tree.ts';
+
+export { redactUrl, SourceError } from './errors.ts';
+export type { ManifestLimits } from './manifests.ts';
+
+/** Where an app's manifests live (the `repo`/`ref`/`path`/`credentialsSecret` of the app config). */
+export interface SourceSettings {
+  /** `https://` (or `http://`) URL, or the path of a local git repository. */
+  repo: string;
+  /** Branch, tag or full 40-hex commit SHA. @default the remote's default branch (local: HEAD) */
+  ref?: string;
+  /** Folder (or single manifest file) inside the repository. @default the root */
+  path?: string;
+  /** Secrets Manager secret (name or ARN): a token string, or JSON `{username,password}` / `{token}`. */
+  credentialsSecret?: string;
+}
+
+/** A structured logger; Powertools' `Logger` and the CLI's stderr logger both fit. */
+export interface SourceLogger {
+  // A rest parameter (not `fields?`) so Powertools' overloaded signature is assignable.
+  info(message: string, ...fields: Record<string, unknown>[]): void;
+  warn(message: string, ...fields: Record<string, unknown>[]): void;
+}
+
+export interface LoadSourceOptions {
+  /** Clone cache folder, reused between runs. Lambda: `/tmp/driftless/git`; CLI: `.driftless/git`. */
+  cacheDir: string;
+  /** Reads `credentialsSecret`. Required only when an app names one. */
+  secrets?: SecretsManagerClient;
+  /** Gets one line per load (repo without credentials, revision, bytes); never a credential. */
+  logger?: SourceLogger;
+  /** Manifest bounds. @default {@link DEFAULT_MANIFEST_LIMITS} */
+  limits?: Partial<ManifestLimits>;
+  /** A request fails when no data arrives for this long. @default 30000 */
+  timeoutMs?: number;
+  /** Bound of the whole cache folder, and of one download. @default 256 MiB */
+  maxCacheBytes?: number;
+  /** isomorphic-git HTTP client. @default Node's fetch */
+  http?: HttpClient;
+}
+
+export interface LoadedSource {
+  /** The 40-hex commit SHA the objects come from. */
+  revision: string;
+  objects: DesiredObject[];
+  /** Whether a pack was downloaded (false: the cached commit was current, or a local repo). */
+  fetched: boolean;
+  /** HTTP requests made. */
+  requests: number;
+  /** Response bytes received. */
+  bytes: number;
+  /** Manifest files read. */
+  files: number;
+}
+
+export const DEFAULT_TIMEOUT_MS = 30_000;
+
+/** Fetches (or reads locally) the revision and parses its manifests. Throws only {@link SourceError}. */
+export async function loadSource(
+  settings: SourceSettings,
+  options: LoadSourceOptions,
+): Promise<LoadedSource> {
+  const started = Date.now();
+  const limits = manifestLimits(options.limits);
+  const path = normalizeRepoPath(settings.path);
+  const repo = redactUrl(settings.repo);
+  const result = isRemote(settings.repo)
+    ? await loadRemote(settings, path, limits, options)
+    : await loadLocal(settings, path, limits);
+  options.logger?.info('source loaded', {
+    repo,
+    ref: settings.ref,
+    path,
+    revision: result.revision,
+    fetched: result.fetched,
+    requests: result.requests,
+    bytes: result.bytes,
+    files: result.files,
+    objects: result.objects.length,
+    durationMs: Date.now() - started,
+  });
+  return result;
+}
+
+function isRemote(repo: string): boolean {
+  if (/^https?:\/\//i.test(repo)) return true;
+  if (/^(ssh|git):\/\//i.test(repo) || /^[\w.-]+@[\w.-]+:/.test(repo)) {
+    throw new SourceError(`${redactUrl(repo)}: only https:// URLs and local paths are supported (no SSH)`);
+  }
+  return false;
+}
+
+async function loadLocal(
+  settings: SourceSettings,
+  path: string,
+  limits: ManifestLimits,
+): Promise<LoadedSource> {
+  const cache = {};
+  const { gitdir, commit } = await resolveLocalRevision(settings.repo, settings.ref, cache);
+  const files = await readManifestFiles({ gitdir, commit, path, limits, repo: settings.repo, cache });
+  const objects = parseManifests(files, limits);
+  return { revision: commit, objects, fetched: false, requests: 0, bytes: 0, files: files.length };
+}
+
+async function loadRemote(
+  settings: SourceSettings,
+  path: string,
+  limits: ManifestLimits,
+  options: LoadSourceOptions,
+): Promise<LoadedSource> {
+  const { url, username, password } = splitUrlCredentials(settings.repo);
+  const credentials = await resolveCredentials({
+    repo: url,
+    url: { username, password },
+    secretId: settings.credentialsSecret,
+    secrets: options.secrets,
+  });
+  const maxCacheBytes = options.maxCacheBytes ?? DEFAULT_MAX_CACHE_BYTES;
+  const gitdir = cacheEntry(options.cacheDir, url, credentials.headers.Authorization);
+  const transport = createTransport({
+    repo: url,
+    timeoutMs: options.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+    maxBytes: maxCacheBytes,
+    inner: options.http,
+  });
+
+  const attempt = async (): Promise<LoadedSource> => {
+    const cache = {};
+    const revision = await fetchRevision({
+      url,
+      ref: settings.ref,
+      gitdir,
+      headers: credentials.headers,
+      http: transport.http,
+      cache,
+    });
+    const files = await readManifestFiles({
+      gitdir,
+      commit: revision.commit,
+      path,
+      limits,
+      repo: url,
+      cache,
+    });
+    const objects = parseManifests(files, limits);
+    const { requests, bytes } = transport.stats;
+    return {
+      revision: revision.commit,
+      objects,
+      fetched: revision.fetched,
+      requests,
+      bytes,
+      files: files.length,
+    };
+  };
+
+  return withEntryLock(gitdir, async () => {
+    try {
+      const wiped = await enforceCacheBound(options.cacheDir, gitdir, maxCacheBytes);
+      if (wiped.length > 0)
+        options.logger?.info('git cache over its bound: wiped entries', {
+          count: wiped.length,
+          maxCacheBytes,
+        });
+      try {
+        return await attempt();
+      } catch (error) {
+        if (error instanceof SourceError || isHttpError(error)) throw error;
+        // Anything else is the cache's fault (a run killed mid-write, a corrupt pack): start clean once.
+        options.logger?.warn('git cache unreadable: re-cloning', {
+          repo: url,
+          error: (error as Error).message,
+        });
+        await rm(gitdir, { recursive: true, force: true });
+        return await attempt();
+      } finally {
+        await touchEntry(gitdir);
+      }
+    } catch (error) {
+      throw toSourceError(error, url, settings.credentialsSecret, credentials, username !== undefined);
+    }
+  });
+}
+
+function isHttpError(error: unknown): error is { data: { statusCode: number; statusMessage: string } } {
+  return (error as { code?: string })?.code === 'HttpError';
+}
+
+/** Says what the user should check: the credentials for 401/403/404, the server for the rest. */
+function toSourceError(
+  error: unknown,
+  url: string,
+  secretId: string | undefined,
+  credentials: { headers: Record<string, string>; secrets: string[] },
+  fromUrl: boolean,
+): SourceError {
+  const scrub = (message: string) => scrubSecrets(message, credentials.secrets);
+  if (error instanceof SourceError) return new SourceError(scrub(error.message), { cause: error });
+  if (isHttpError(error)) {
+    const { statusCode, statusMessage } = error.data;
+    const status = `HTTP ${statusCode}${statusMessage ? ` ${statusMessage}` : ''}`;
+    const sent = credentials.headers.Authorization !== undefined;
+    const which = secretId ? `from secret ${secretId}` : fromUrl ? 'from the URL' : '';
+    if (statusCode === 401 || statusCode === 403) {
+      return new SourceError(
+        sent
+          ? `${url}: credentials ${which} were rejected (${status})`
+          : `${url}: credentials are missing: the server requires them (${status}); set credentialsSecret`,
+      );
+    }
+    if (statusCode === 404) {
+      return new SourceError(
+        `${url}: repository not found (${status}); check the URL, and the credentials${sent ? ` ${which}` : ' (none are set)'}: private repositories answer 404 to missing or rejected credentials`,
+      );
+    }
+    return new SourceError(`cannot fetch ${url}: the server answered ${status}`);
+  }
+  const message = error instanceof Error ? error.message : String(error);
+  return new SourceError(scrub(`cannot fetch ${url}: ${message}`), { cause: error });
+}

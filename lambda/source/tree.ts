@@ -1,0 +1,147 @@
+/**
+ * Reads the manifest files of one commit straight from the object store (never a work tree), so
+ * the files are exactly the revision's. Symlinks are never followed: any symlink under the
+ * manifest folder is refused, with a distinct message when it points outside the repository.
+ */
+import * as fs from 'node:fs';
+import { posix } from 'node:path';
+import { readBlob, readTree, type TreeEntry } from 'isomorphic-git';
+import { SourceError } from './errors.ts';
+import { isManifestPath, type ManifestFile, type ManifestLimits } from './manifests.ts';
+
+const MODE_TREE = '040000';
+const MODE_SYMLINK = '120000';
+const MODE_SUBMODULE = '160000';
+
+export interface ReadFilesInput {
+  gitdir: string;
+  /** Commit SHA. */
+  commit: string;
+  /** Folder (or single file) inside the repository; `.` or empty for the root. */
+  path: string;
+  limits: ManifestLimits;
+  /** For messages. */
+  repo: string;
+  cache: object;
+}
+
+/** Normalises the `path` setting; refuses anything that leaves the repository. */
+export function normalizeRepoPath(path: string | undefined): string {
+  const raw = (path ?? '').replaceAll('\\', '/');
+  const normal = posix.normalize(raw === '' ? '.' : raw).replace(/\/+$/, '');
+  if (posix.isAbsolute(raw) || normal === '..' || normal.startsWith('../')) {
+    throw new SourceError(`path "${path}" escapes the repository: give a folder inside it`);
+  }
+  return normal === '' ? '.' : normal;
+}
+
+/** Lists and reads every manifest file under `path` in the commit, enforcing count and size limits. */
+export async function readManifestFiles(input: ReadFilesInput): Promise<ManifestFile[]> {
+  const { gitdir, commit, limits, cache } = input;
+  const root = normalizeRepoPath(input.path);
+  const at = `${input.repo} at ${commit.slice(0, 12)}`;
+
+  // Walk down to `path` one tree at a time so a symlinked folder on the way is seen, not followed.
+  let oid = (await readTree({ fs, gitdir, oid: commit, cache })).oid;
+  let mode = MODE_TREE;
+  let walked = '';
+  for (const segment of root === '.' ? [] : root.split('/')) {
+    if (mode !== MODE_TREE)
+      throw new SourceError(`path "${root}" not found in ${at}: ${walked} is not a folder`);
+    const { tree } = await readTree({ fs, gitdir, oid, cache });
+    const entry = tree.find((e) => e.path === segment);
+    walked = walked ? `${walked}/${segment}` : segment;
+    if (!entry) throw new SourceError(`path "${root}" not found in ${at}`);
+    if (entry.mode === MODE_SYMLINK)
+      throw new SourceError(`path "${root}": ${walked} is a symlink; symlinks are not followed`);
+    oid = entry.oid;
+    mode = entry.mode;
+  }
+
+  const files: Array<{ path: string; oid: string }> = [];
+  if (mode === MODE_TREE) {
+    await collect(oid, root === '.' ? '' : root, files, input);
+  } else if (isManifestPath(root)) {
+    files.push({ path: root, oid });
+  } else {
+    throw new SourceError(`path "${root}" in ${at} is neither a folder nor a manifest file`);
+  }
+
+  let total = 0;
+  const result: ManifestFile[] = [];
+  for (const file of files) {
+    const { blob } = await readBlob({ fs, gitdir, oid: file.oid, cache });
+    if (blob.byteLength > limits.maxFileBytes) {
+      throw new SourceError(
+        `${file.path}: ${blob.byteLength} bytes, more than the limit of ${limits.maxFileBytes} bytes per file (maxFileBytes)`,
+      );
+    }
+    total += blob.byteLength;
+    if (total > limits.maxTotalBytes) {
+      throw new SourceError(
+        `${file.path}: manifests add up to more than the limit of ${limits.maxTotalBytes} bytes (maxTotalBytes)`,
+      );
+    }
+    result.push({ path: file.path, content: blob });
+  }
+  return result;
+}
+
+async function collect(
+  treeOid: string,
+  prefix: string,
+  files: Array<{ path: string; oid: string }>,
+  input: ReadFilesInput,
+): Promise<void> {
+  const { gitdir, cache, limits } = input;
+  const { tree } = await readTree({ fs, gitdir, oid: treeOid, cache });
+  for (const entry of tree) {
+    assertSafeName(entry, prefix);
+    const path = prefix ? `${prefix}/${entry.path}` : entry.path;
+    if (entry.mode === MODE_TREE) {
+      await collect(entry.oid, path, files, input);
+    } else if (entry.mode === MODE_SYMLINK) {
+      await checkSymlink(entry, path, input);
+    } else if (entry.mode !== MODE_SUBMODULE && isManifestPath(path)) {
+      files.push({ path, oid: entry.oid });
+      if (files.length > limits.maxFiles) {
+        throw new SourceError(
+          `found more than the limit of ${limits.maxFiles} manifest files (maxFiles) under ${input.path || '.'}`,
+        );
+      }
+    }
+  }
+}
+
+/** Git itself refuses such names, but a crafted tree object can hold anything. */
+function assertSafeName(entry: TreeEntry, prefix: string): void {
+  const name = entry.path;
+  if (
+    name === '' ||
+    name === '.' ||
+    name === '..' ||
+    name.includes('/') ||
+    name.includes('\\') ||
+    name.includes('\0')
+  ) {
+    throw new SourceError(
+      `${prefix || '.'}: tree entry "${name}" is not a valid file name; refusing the revision`,
+    );
+  }
+}
+
+/**
+ * Every symlink under the manifest folder is refused: following one could read outside the
+ * repository, and silently skipping a symlinked folder would drop its objects (and prune them).
+ */
+async function checkSymlink(entry: TreeEntry, path: string, input: ReadFilesInput): Promise<never> {
+  const { blob } = await readBlob({ fs, gitdir: input.gitdir, oid: entry.oid, cache: input.cache });
+  const target = Buffer.from(blob).toString('utf8');
+  const resolved = posix.normalize(posix.join(posix.dirname(path), target));
+  const outside = posix.isAbsolute(target) || resolved === '..' || resolved.startsWith('../');
+  throw new SourceError(
+    outside
+      ? `${path} is a symlink to "${target}", outside the repository; refusing the revision`
+      : `${path} is a symlink to "${target}"; symlinks are not followed, commit the files themselves`,
+  );
+}
