@@ -11,7 +11,13 @@ import { KubeConfig } from '@kubernetes/client-node';
 import type { AwsCredentialIdentityProvider } from '@smithy/types';
 import { assumedRoleCredentials } from './assume-role.ts';
 import { describeEksCluster } from './eks.ts';
-import { createKubeClient, type KubeClient, kubeClientFromKubeConfig } from './kube-client.ts';
+import {
+  createKubeClient,
+  type KubeClient,
+  type KubeRequest,
+  type KubeResponse,
+  kubeClientFromKubeConfig,
+} from './kube-client.ts';
 import { eksTokenSource } from './token.ts';
 
 export type ClusterTarget =
@@ -79,23 +85,45 @@ export async function connectCluster(
   const eks = clientFrom(options.eks, target.region, credentials, EKSClient);
   const { server, caPem } = await describeEksCluster({ ...target, eks, now });
   const token = eksTokenSource({ clusterName: target.name, region: target.region, credentials, now });
-  const client = createKubeClient({
-    server,
-    caPem,
-    timeoutMs: options.timeoutMs,
-    authorization: async () => `Bearer ${await token()}`,
-  });
+  const identity = target.roleArn ? `role ${target.roleArn}` : 'the AWS identity driftless runs as';
+  const rejection =
+    `EKS cluster "${target.name}" (${server}) rejected the token: 401 Unauthorized, authentication failed. ` +
+    `Check that ${identity} has an EKS access entry (or an aws-auth mapping) on this cluster, ` +
+    `and that the cluster name and region (${target.region}) are right.`;
+  const client = explainUnauthorized(
+    createKubeClient({
+      server,
+      caPem,
+      timeoutMs: options.timeoutMs,
+      authorization: async () => `Bearer ${await token()}`,
+    }),
+    rejection,
+  );
 
   const probe = await client.request({ method: 'GET', path: '/version' });
-  if (probe.status === 401) {
-    const identity = target.roleArn ? `role ${target.roleArn}` : 'the AWS identity driftless runs as';
-    throw new ClusterAuthenticationError(
-      `EKS cluster "${target.name}" (${server}) rejected the token: 401 Unauthorized, authentication failed. ` +
-        `Check that ${identity} has an EKS access entry (or an aws-auth mapping) on this cluster, ` +
-        `and that the cluster name and region (${target.region}) are right.`,
-    );
-  }
+  if (probe.status === 401) throw new ClusterAuthenticationError(rejection);
   return client;
+}
+
+/**
+ * EKS answers a rejected token with a bare `Unauthorized`. This puts the reason and what to check
+ * into the 401 Status message, so an error built from it (e.g. by the engine, mid-run, when
+ * access was revoked) names authentication and the cluster. Everything else passes through.
+ */
+function explainUnauthorized(client: KubeClient, explanation: string): KubeClient {
+  return {
+    server: client.server,
+    get requestCount() {
+      return client.requestCount;
+    },
+    async request<T>(req: KubeRequest): Promise<KubeResponse<T>> {
+      const res = await client.request<T>(req);
+      if (res.status === 401 && res.body && typeof res.body === 'object' && 'message' in res.body) {
+        (res.body as { message: unknown }).message = explanation;
+      }
+      return res;
+    },
+  };
 }
 
 async function connectKubeConfig(
