@@ -23,10 +23,11 @@ const LAST_APPLIED = 'kubectl.kubernetes.io/last-applied-configuration';
 
 /** A copy without server-owned noise: managedFields, resourceVersion, generation, uid, timestamps, status. */
 export function normalize(object: KubeObject): KubeObject {
-  const copy = structuredClone(object);
+  // Canonical top-level order, so a LIST item and a PATCH answer render alike.
+  const { apiVersion, kind, metadata, ...rest } = structuredClone(object);
+  const copy: KubeObject = { apiVersion, kind, metadata, ...rest };
   delete copy.status;
-  const metadata = copy.metadata as Record<string, unknown>;
-  for (const key of NOISY_METADATA) delete metadata[key];
+  for (const key of NOISY_METADATA) delete (metadata as Record<string, unknown>)[key];
   const annotations = copy.metadata.annotations;
   if (annotations) {
     delete annotations[LAST_APPLIED];
