@@ -59,6 +59,11 @@ const DAY_SECONDS = 86_400;
 /** BatchGetItem takes at most 100 keys. */
 const BATCH_GET_MAX = 100;
 
+/**
+ * `HistoryStore` on one DynamoDB table. Run records are keyed by `startedAt` + `runId`, so
+ * `finishRun` must carry the `startedAt` its `startRun` had (it does: the engine builds the final
+ * record from the first). Records pass `redactRecord` and are trimmed to fit 400 KB.
+ */
 export class DynamoHistoryStore implements HistoryStore {
   readonly tableName: string;
   readonly recordTtlDays: number;

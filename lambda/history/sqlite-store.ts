@@ -44,6 +44,10 @@ const SCHEMA = `
   );
 `;
 
+/**
+ * `HistoryStore` in one SQLite file. Records pass `redactRecord` and are kept whole (no item
+ * limit here) and forever (the CLI's history grows by one row per run; delete the file to reset).
+ */
 export class SqliteHistoryStore implements HistoryStore {
   readonly path: string;
   readonly #db: DatabaseSync;
