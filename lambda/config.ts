@@ -13,9 +13,13 @@ const appName = z
     'must be a DNS label (lowercase letters, digits and "-", at most 63 characters): it becomes a label value',
   );
 
+// The shapes EventBridge Scheduler accepts, so a typo fails at synth rather than at deploy.
 const schedule = z
   .string()
-  .regex(/^(rate|cron)\(.+\)$/, 'must be an EventBridge Scheduler expression: rate(5 minutes) or cron(...)');
+  .regex(
+    /^(rate\([1-9]\d* (minute|minutes|hour|hours|day|days)\)|cron\(\S+( \S+){5}\))$/,
+    'must be an EventBridge Scheduler expression: rate(5 minutes) or cron(min hour day month weekday year)',
+  );
 
 export const clusterSchema = z.strictObject({
   /** EKS cluster name. */
