@@ -36,7 +36,7 @@ export async function listOwned(kube: KubeClient, kinds: ResourceInfo[], app: st
       index.listed.add(key);
       for (const item of res.body.items ?? []) {
         // List items omit apiVersion/kind; keep the ref shape the rest of the engine uses.
-        const object = { apiVersion: info.apiVersion, kind: info.kind, ...item };
+        const object = { ...item, apiVersion: info.apiVersion, kind: info.kind };
         const ref: ObjectRef = { apiVersion: info.apiVersion, kind: info.kind, name: item.metadata.name };
         if (info.namespaced) ref.namespace = item.metadata.namespace;
         index.objects.set(refKey(ref), object);
