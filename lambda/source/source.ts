@@ -118,10 +118,15 @@ async function loadLocal(
   limits: ManifestLimits,
 ): Promise<LoadedSource> {
   const cache = {};
-  const { gitdir, commit } = await resolveLocalRevision(settings.repo, settings.ref, cache);
-  const files = await readManifestFiles({ gitdir, commit, path, limits, repo: settings.repo, cache });
-  const objects = parseManifests(files, limits);
-  return { revision: commit, objects, fetched: false, requests: 0, bytes: 0, files: files.length };
+  try {
+    const { gitdir, commit } = await resolveLocalRevision(settings.repo, settings.ref, cache);
+    const files = await readManifestFiles({ gitdir, commit, path, limits, repo: settings.repo, cache });
+    const objects = parseManifests(files, limits);
+    return { revision: commit, objects, fetched: false, requests: 0, bytes: 0, files: files.length };
+  } catch (error) {
+    if (error instanceof SourceError) throw error;
+    throw new SourceError(`cannot read ${settings.repo}: ${(error as Error).message}`, { cause: error });
+  }
 }
 
 async function loadRemote(

@@ -145,14 +145,12 @@ describe('loadSource with credentials', () => {
   });
 
   it('names the secret when Secrets Manager cannot read it', async () => {
-    secretsMock
-      .on(GetSecretValueCommand)
-      .rejects(
-        new ResourceNotFoundException({
-          message: "Secrets Manager can't find the specified secret.",
-          $metadata: {},
-        }),
-      );
+    secretsMock.on(GetSecretValueCommand).rejects(
+      new ResourceNotFoundException({
+        message: "Secrets Manager can't find the specified secret.",
+        $metadata: {},
+      }),
+    );
     const message = await failure(loadSource({ repo: repo.url, credentialsSecret: 'git/nope' }, options));
     expect(message).toBe(
       `cannot read credentials secret git/nope for ${repo.url}: ResourceNotFoundException: Secrets Manager can't find the specified secret.`,
