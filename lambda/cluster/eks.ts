@@ -43,8 +43,16 @@ export async function describeEksCluster(input: DescribeEksClusterInput): Promis
   const cached = cache.get(key);
   if (cached && now() - cached.fetchedAt < CLUSTER_CACHE_MAX_AGE_MS) return cached.endpoint;
 
-  const { cluster } = await input.eks.send(new DescribeClusterCommand({ name: input.name }));
   const where = `EKS cluster "${input.name}" in ${input.region}`;
+  const { cluster } = await input.eks
+    .send(new DescribeClusterCommand({ name: input.name }))
+    .catch((error: Error) => {
+      // The SDK's message ("No cluster found for name: x.") lacks the region and the role in use.
+      const via = input.roleArn ? ` (as ${input.roleArn})` : '';
+      throw new Error(`DescribeCluster of ${where}${via} failed: ${error.name}: ${error.message}`, {
+        cause: error,
+      });
+    });
   const status = cluster?.status ?? 'UNKNOWN';
   if (!SERVING_STATUSES.has(status)) {
     cache.delete(key);

@@ -7,7 +7,11 @@ import { AssumeRoleCommand, STSClient } from '@aws-sdk/client-sts';
 import type { AwsCredentialIdentityProvider } from '@smithy/types';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { clearEksClusterCache } from '../../lambda/cluster/eks.ts';
+import {
+  CLUSTER_CACHE_MAX_AGE_MS,
+  clearEksClusterCache,
+  describeEksCluster,
+} from '../../lambda/cluster/eks.ts';
 import { createKubeClient, type KubeClient } from '../../lambda/cluster/kube-client.ts';
 import { ClusterAuthenticationError, connectCluster } from '../../lambda/cluster/target.ts';
 import { getEksToken, TOKEN_PREFIX } from '../../lambda/cluster/token.ts';
@@ -136,6 +140,23 @@ describe('connectCluster to an EKS cluster', () => {
     await connectCluster(target(), { credentials: caller });
     await connectCluster(target(), { credentials: caller });
     expect(eksMock.commandCalls(DescribeClusterCommand)).toHaveLength(1);
+  });
+
+  it('asks DescribeCluster again once the cached answer is older than its bound', async () => {
+    let clock = Date.now();
+    const input = {
+      name: 'prod-eu',
+      region: 'eu-west-1',
+      eks: new EKSClient({ region: 'eu-west-1' }),
+      now: () => clock,
+    };
+    await describeEksCluster(input);
+    clock += CLUSTER_CACHE_MAX_AGE_MS - 1;
+    await describeEksCluster(input);
+    expect(eksMock.commandCalls(DescribeClusterCommand)).toHaveLength(1);
+    clock += 1;
+    await describeEksCluster(input);
+    expect(eksMock.commandCalls(DescribeClusterCommand)).toHaveLength(2);
   });
 
   it('assumes roleArn first and signs DescribeCluster and the token with the role session', async () => {
@@ -267,6 +288,17 @@ describe('connectCluster refuses a cluster that cannot serve', () => {
       expect(eks.verifier.reviews.length).toBe(reviews);
     });
   }
+
+  it('that DescribeCluster does not find, naming the cluster and region', async () => {
+    eksMock.on(DescribeClusterCommand).rejects(
+      Object.assign(new Error('No cluster found for name: prod-eu.'), {
+        name: 'ResourceNotFoundException',
+      }),
+    );
+    await expect(connectCluster(target(), { credentials: caller })).rejects.toThrow(
+      'DescribeCluster of EKS cluster "prod-eu" in eu-west-1 failed: ResourceNotFoundException: No cluster found',
+    );
+  });
 
   it('but connects to an UPDATING cluster, which still serves', async () => {
     eksMock.on(DescribeClusterCommand).resolves(eks.describeCluster('UPDATING'));
