@@ -29,8 +29,8 @@ if (removal !== 'retain' && removal !== 'destroy') {
 
 try {
   new DriftlessStack(app, context('stackName') ?? 'Driftless', {
-    // Environment-agnostic unless the CLI knows an account and region: synth needs no credentials.
-    env: { account: process.env.CDK_DEFAULT_ACCOUNT, region: process.env.CDK_DEFAULT_REGION },
+    // Environment-agnostic: synth needs no credentials and the stack deploys to the CLI's region.
+    // Region-bound checks (an access entry's cluster region) run at deploy time as template rules.
     description: 'driftless: serverless GitOps pull agent for Amazon EKS',
     configFile: context('config') ?? 'driftless.config.yaml',
     alarmEmail: context('alarmEmail'),

@@ -165,6 +165,13 @@ export class PullAgent extends Construct {
       });
     }
 
+    // Before the function: a config error should not wait for a bundle.
+    this.accessEntries = new ClusterAccessEntries(this, 'AccessEntries', {
+      principal: this.role,
+      apps: this.config.apps,
+      source: `config file ${configFile}`,
+    });
+
     this.function = new NodejsFunction(this, 'Function', {
       description: 'driftless: syncs Git to EKS (server-side apply, prune, self-heal)',
       entry: props.entry ?? resolve(REPO_ROOT, 'lambda/handler.ts'),
@@ -222,11 +229,6 @@ export class PullAgent extends Construct {
     this.logGroup.grantWrite(this.role);
     this.table.grantReadWriteData(this.role);
     grantConfiguredAccess(this.role, this.config.apps);
-    this.accessEntries = new ClusterAccessEntries(this, 'AccessEntries', {
-      principal: this.role,
-      apps: this.config.apps,
-      source: `config file ${configFile}`,
-    });
 
     // One role for all schedules, owned here so its single wildcard can be explained.
     this.schedulerRole = new iam.Role(this, 'SchedulerRole', {
