@@ -50,13 +50,11 @@ describe('assumedRoleCredentials', () => {
   });
 
   it('names the role when STS refuses', async () => {
-    stsMock
-      .on(AssumeRoleCommand)
-      .rejects(
-        Object.assign(new Error('User is not authorized to perform: sts:AssumeRole'), {
-          name: 'AccessDenied',
-        }),
-      );
+    stsMock.on(AssumeRoleCommand).rejects(
+      Object.assign(new Error('User is not authorized to perform: sts:AssumeRole'), {
+        name: 'AccessDenied',
+      }),
+    );
     const credentials = assumedRoleCredentials({ roleArn: ROLE, sts: new STSClient({}) });
     await expect(credentials()).rejects.toThrow(`cannot assume role ${ROLE}: User is not authorized`);
   });
