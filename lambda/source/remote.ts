@@ -15,7 +15,6 @@ import {
   readCommit,
   type ServerRef,
   setConfig,
-  writeRef,
 } from 'isomorphic-git';
 import { SourceError } from './errors.ts';
 
@@ -65,34 +64,28 @@ export async function fetchRevision(input: FetchRevisionInput): Promise<FetchedR
   const cached = await peelCommit(gitdir, wanted.oid, cache);
   if (cached) return { commit: cached, fullRef: wanted.fullRef, fetched: false };
 
-  let result: Awaited<ReturnType<typeof fetch>>;
-  try {
-    result = await fetch({
-      fs,
-      http: input.http,
-      gitdir,
-      url,
-      ref: wanted.fullRef,
-      singleBranch: true,
-      depth: 1,
-      tags: false,
-      headers: input.headers,
-      cache,
-    });
-  } catch (error) {
-    if (wanted.fullRef === wanted.oid && isUploadPackRejection(error)) {
-      throw new SourceError(`commit ${wanted.oid} not found in ${url}`);
-    }
-    throw error;
-  }
+  // Shallow (depth 1): the server sends the commit's whole tree even when we hold its parent,
+  // because the depth cut hides the common history; for a manifest repo that is a few KiB.
+  const result = await fetch({
+    fs,
+    http: input.http,
+    gitdir,
+    url,
+    ref: wanted.fullRef,
+    singleBranch: true,
+    depth: 1,
+    tags: false,
+    headers: input.headers,
+    cache,
+  });
   const commit = result.fetchHead ? await peelCommit(gitdir, result.fetchHead, cache) : undefined;
-  // Not a SourceError: with a damaged cache (a pack lost, its index kept) we told the server we
-  // had the commit; the caller wipes the cache and tries once more.
-  if (!commit) throw new Error(`commit ${wanted.oid} for ${ref ?? 'HEAD'} is missing after the fetch`);
-  if (wanted.fullRef.startsWith('refs/')) {
-    // A local ref makes the next fetch of this ref send `have <commit>`: only new objects come down.
-    await writeRef({ fs, gitdir, ref: wanted.fullRef, value: commit, force: true });
+  if (!commit && wanted.fullRef === wanted.oid) {
+    // upload-pack answers an unknown commit with an empty pack.
+    throw new SourceError(`commit ${wanted.oid} not found in ${url}`);
   }
+  // Not a SourceError: with a damaged cache (a pack lost, its index kept) the commit can be missing
+  // after a fetch that went well; the caller wipes the cache and tries once more.
+  if (!commit) throw new Error(`commit ${wanted.oid} for ${ref ?? 'HEAD'} is missing after the fetch`);
   return { commit, fullRef: wanted.fullRef, fetched: true };
 }
 
@@ -142,9 +135,4 @@ async function peelCommit(gitdir: string, oid: string, cache: object): Promise<s
   } catch {
     return undefined;
   }
-}
-
-function isUploadPackRejection(error: unknown): boolean {
-  const message = String((error as Error)?.message ?? '');
-  return /not our ref|upload-pack|Remote did not reply|no such|unadvertised/i.test(message);
 }

@@ -93,7 +93,9 @@ describe('loadSource from a remote repository', () => {
     const repo = await server.createRepo('pinned-missing');
     await repo.commit({ 'cm.yaml': configMap('a') });
     const missing = 'f'.repeat(40);
-    await expect(loadSource({ repo: repo.url, ref: missing }, options)).rejects.toThrow(SourceError);
+    await expect(loadSource({ repo: repo.url, ref: missing }, options)).rejects.toThrow(
+      new SourceError(`commit ${missing} not found in ${repo.url}`),
+    );
   });
 
   it('follows a force-push to the rewritten commit', async () => {
@@ -157,6 +159,18 @@ describe('loadSource from a remote repository', () => {
       const content = await readFile(join(file.parentPath, file.name), 'latin1');
       expect(content).not.toContain('hunter2-secret');
     }
+  });
+
+  it('serialises parallel loads of one repository on its cache entry', async () => {
+    const repo = await server.createRepo('parallel');
+    const sha = await repo.commit({ 'a/cm.yaml': configMap('a'), 'b/cm.yaml': configMap('b') });
+    const [a, b] = await Promise.all([
+      loadSource({ repo: repo.url, path: 'a' }, options),
+      loadSource({ repo: repo.url, path: 'b' }, options),
+    ]);
+    expect([a.revision, b.revision]).toEqual([sha, sha]);
+    expect([a.fetched, b.fetched].sort()).toEqual([false, true]);
+    expect(packRequests()).toHaveLength(1);
   });
 
   it('keeps the cache under its bound by wiping and re-cloning', async () => {
