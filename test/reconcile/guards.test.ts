@@ -2,6 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { createKubeClient } from '../../lambda/cluster/kube-client.ts';
 import { reconcile } from '../../lambda/reconcile/reconcile.ts';
+import type { KubeObject } from '../../lambda/reconcile/types.ts';
 import { kubectl, kubectlGet } from '../support/kubectl.ts';
 import {
   actionOf,
@@ -13,6 +14,18 @@ import {
   manifests,
   namespace,
 } from './harness.ts';
+
+const job = (name: string, ns: string, image: string): KubeObject => ({
+  apiVersion: 'batch/v1',
+  kind: 'Job',
+  metadata: { name, namespace: ns },
+  spec: {
+    template: {
+      metadata: { labels: { job: name } },
+      spec: { restartPolicy: 'Never', containers: [{ name: 'run', image }] },
+    },
+  },
+});
 
 describe('validation before any write', () => {
   const kube = adminClient();
@@ -136,6 +149,18 @@ describe('failures of single objects', () => {
     expect(result.state.inventory.map((e) => e.name).sort()).toEqual(['a', 'b', NS, 'web']);
     const live = await kubectlGet(cp.kubeconfig, 'deployment', 'web', NS);
     expect(live?.spec.selector.matchLabels.app).toBe('web');
+  });
+
+  it("fails a change to a Job's template as immutable", async () => {
+    const NS = 'guard-job';
+    const app = appRunner(kube, { app: 'guard-job', defaultNamespace: NS });
+    await app.run(manifests(namespace(NS), job('migrate', NS, 'busybox:1.36')), 'rev1');
+    const result = await app.run(manifests(namespace(NS), job('migrate', NS, 'busybox:1.37')), 'rev2');
+    expect(actionOf(result, 'Job', 'migrate')).toMatchObject({
+      action: 'failed',
+      message: expect.stringMatching(/^Job guard-job\/migrate: spec\.template is immutable/),
+    });
+    expect(actionOf(result, 'Namespace', NS)?.action).toBe('unchanged');
   });
 
   it('reports an API rejection of one object with its reason and applies the others', async () => {
