@@ -1,0 +1,338 @@
+/**
+ * One sync of one app, the same under the Lambda, the CLI and the tests: take the app's lease,
+ * record the run, fetch the source, connect to the cluster, reconcile, store the new state, and
+ * finish the record. Every piece with a side effect is injected (store, source loader, cluster
+ * connector, clock, logger), like isomorphic-git's commands take `fs` and `http`.
+ *
+ * Invariants:
+ * - A run that gets past `startRun` always ends with a finished record, `Failed` with the error
+ *   message when any step fails (fetch, bad manifest, rejected credentials, API server down).
+ * - Two overlapping runs of one app never reconcile at once: the loser records `Skipped`.
+ * - A dry run (`plan`) takes no lease and writes no state, but it is recorded (`dryRun: true`),
+ *   so the history shows when drift was seen.
+ * - When the history store fails while finishing, the whole result goes to the log as one
+ *   structured line and `runSync` throws: a run is never silently lost.
+ */
+import { randomBytes } from 'node:crypto';
+import type { KubeClient } from './cluster/kube-client.ts';
+import type { ClusterTarget } from './cluster/target.ts';
+import { type HistoryStore, StateConflictError, type SyncRecord } from './history/store.ts';
+import { errorMessage, type SyncLogger, silentLogger } from './log.ts';
+import { reconcile as reconcileEngine } from './reconcile/reconcile.ts';
+import type {
+  Action,
+  AppState,
+  DesiredObject,
+  ReconcileOptions,
+  ReconcileResult,
+  SyncResult,
+} from './reconcile/types.ts';
+
+/** Where the manifests come from (the shape `loadSource` takes). */
+export interface SourceSettings {
+  /** https URL, or a local path (CLI). */
+  repo: string;
+  ref?: string;
+  path?: string;
+  credentialsSecret?: string;
+}
+
+export interface LoadedSource {
+  revision: string;
+  objects: DesiredObject[];
+}
+
+/** Fetches the app's manifests. The shells bind `loadSource` from `source/source.ts` with their options. */
+export type SourceLoader = (settings: SourceSettings) => Promise<LoadedSource>;
+/** Opens a Kubernetes client for a target. The shells bind `connectCluster` from `cluster/target.ts`. */
+export type ClusterConnector = (target: ClusterTarget) => Promise<KubeClient>;
+export type Reconciler = typeof reconcileEngine;
+export type { ClusterTarget };
+
+export interface SyncInput {
+  /** App name: the ownership label value and the history key. */
+  app: string;
+  source: SourceSettings;
+  target: ClusterTarget;
+  /** Namespace for namespaced objects that name none. @default 'default' */
+  namespace?: string;
+  /** @default false */
+  prune?: boolean;
+  /** @default false */
+  selfHeal?: boolean;
+  /** @default false */
+  allowEmpty?: boolean;
+  /** Compute and report, write nothing to the cluster or the state. @default false */
+  dryRun?: boolean;
+  /** What started the run, stored in the record: `schedule`, `cli`, ... @default 'manual' */
+  trigger?: string;
+  /** Passed to the engine. */
+  concurrency?: number;
+  healthTimeoutMs?: number;
+}
+
+export interface SyncDeps {
+  store: HistoryStore;
+  loadSource: SourceLoader;
+  connect: ClusterConnector;
+  /** @default the engine in `reconcile/reconcile.ts` */
+  reconcile?: Reconciler;
+  /** Milliseconds since the epoch. @default Date.now */
+  now?: () => number;
+  /** @default a logger that drops everything */
+  logger?: SyncLogger;
+  /**
+   * How long the lease lives without renewal. A live run renews it every third of this, so a
+   * killed run blocks the app for at most this long. @default 60_000
+   */
+  leaseTtlMs?: number;
+  /** Identifies this run. @default a time-ordered random id */
+  runId?: string;
+}
+
+/** What a sync did, for the shells to print, log and measure. */
+export interface SyncRun {
+  /** The record as stored (outcome `Skipped` when another run held the lease). */
+  record: SyncRecord;
+  /** The record in the CLI's JSON contract shape; `Skipped` is reported as `Failed` with an error. */
+  result: SyncResult;
+  /** Earlier runs this run found dead and marked `Interrupted`. */
+  interrupted: SyncRecord[];
+  /** The revision the app was at before this run (from the stored state). */
+  previousRevision?: string;
+}
+
+/** The history store failed while finishing a run; the result is in the log line before this error. */
+export class HistoryWriteError extends Error {
+  override name = 'HistoryWriteError';
+}
+
+const DEFAULT_LEASE_TTL_MS = 60_000;
+
+/** Runs one sync of `input.app`. Throws only when the history store cannot be written. */
+export async function runSync(input: SyncInput, deps: SyncDeps): Promise<SyncRun> {
+  const now = deps.now ?? Date.now;
+  const logger = deps.logger ?? silentLogger;
+  const store = deps.store;
+  const leaseTtlMs = deps.leaseTtlMs ?? DEFAULT_LEASE_TTL_MS;
+  const started = now();
+  const runId = deps.runId ?? newRunId(started);
+  const dryRun = input.dryRun ?? false;
+  const base: SyncRecord = {
+    runId,
+    app: input.app,
+    revision: '',
+    outcome: 'Running',
+    dryRun,
+    trigger: input.trigger ?? 'manual',
+    cluster: describeTarget(input.target),
+    startedAt: new Date(started).toISOString(),
+    finishedAt: '',
+    durationMs: 0,
+    resources: [],
+    counts: {},
+  };
+
+  if (!dryRun && !(await store.acquireLease(input.app, runId, leaseTtlMs, started))) {
+    const skipped = finish(base, now(), {
+      outcome: 'Skipped',
+      error: `another sync of app "${input.app}" holds the lease; skipped`,
+    });
+    logger.warn('sync skipped: lease held by another run', { app: input.app, runId });
+    await record(store, 'startRun', skipped, logger);
+    return { record: skipped, result: toResult(skipped), interrupted: [] };
+  }
+
+  const renewal = dryRun ? undefined : renewLease(store, input.app, runId, leaseTtlMs, now, logger);
+  try {
+    await record(store, 'startRun', base, logger);
+    const interrupted = dryRun ? [] : await store.markInterrupted(input.app, runId, base.startedAt);
+    for (const dead of interrupted) {
+      logger.warn('earlier run marked interrupted', { app: input.app, runId: dead.runId });
+    }
+    const { record: finished, previousRevision } = await syncSteps(input, deps, base, now, logger);
+    await record(store, 'finishRun', finished, logger);
+    return { record: finished, result: toResult(finished), interrupted, previousRevision };
+  } finally {
+    renewal?.stop();
+    if (!dryRun) {
+      await store.releaseLease(input.app, runId).catch((error: unknown) => {
+        logger.warn('could not release lease; it expires on its own', {
+          app: input.app,
+          error: errorMessage(error),
+        });
+      });
+    }
+  }
+}
+
+/** Source -> cluster -> state -> reconcile -> state. Never throws: failures become a `Failed` record. */
+async function syncSteps(
+  input: SyncInput,
+  deps: SyncDeps,
+  base: SyncRecord,
+  now: () => number,
+  logger: SyncLogger,
+): Promise<{ record: SyncRecord; previousRevision?: string }> {
+  let revision = '';
+  let previousRevision: string | undefined;
+  let step = 'fetch source';
+  try {
+    logger.info('fetching source', {
+      app: input.app,
+      repo: redactUrl(input.source.repo),
+      ref: input.source.ref,
+    });
+    const source = await deps.loadSource(input.source);
+    revision = source.revision;
+
+    step = 'connect to cluster';
+    const kube = await deps.connect(input.target);
+
+    step = 'read state';
+    const stored = await deps.store.getState(input.app);
+    const state: AppState = stored?.state ?? { inventory: [] };
+    previousRevision = state.revision;
+
+    step = 'reconcile';
+    const options: ReconcileOptions = {
+      app: input.app,
+      revision,
+      defaultNamespace: input.namespace ?? 'default',
+      prune: input.prune ?? false,
+      selfHeal: input.selfHeal ?? false,
+      allowEmpty: input.allowEmpty ?? false,
+      dryRun: input.dryRun ?? false,
+      concurrency: input.concurrency,
+      healthTimeoutMs: input.healthTimeoutMs,
+    };
+    logger.info('reconciling', { app: input.app, revision, server: kube.server, dryRun: options.dryRun });
+    const result: ReconcileResult = await (deps.reconcile ?? reconcileEngine)({
+      kube,
+      desired: source.objects,
+      options,
+      state,
+      logger,
+    });
+
+    let stateError: string | undefined;
+    if (!options.dryRun) {
+      step = 'store state';
+      try {
+        await deps.store.putState(input.app, result.state, stored?.version ?? 0);
+      } catch (error) {
+        // The cluster was changed but the inventory is not stored: say so, the next run repairs it.
+        if (!(error instanceof StateConflictError)) throw error;
+        stateError = `state not stored (another writer changed it): ${error.message}`;
+      }
+    }
+    const finished = finish(base, now(), {
+      revision,
+      outcome: stateError ? 'Failed' : result.outcome,
+      resources: result.resources,
+      health: result.health,
+      error: joinErrors(result.error, stateError),
+    });
+    return { record: finished, previousRevision };
+  } catch (error) {
+    const message = `${step}: ${redactUrl(errorMessage(error))}`;
+    logger.error('sync failed', { app: input.app, step, error: message });
+    return { record: finish(base, now(), { revision, outcome: 'Failed', error: message }), previousRevision };
+  }
+}
+
+function finish(base: SyncRecord, finishedAt: number, fields: Partial<SyncRecord>): SyncRecord {
+  const resources = fields.resources ?? base.resources;
+  const done: SyncRecord = {
+    ...base,
+    ...fields,
+    resources,
+    counts: countActions(resources),
+    finishedAt: new Date(finishedAt).toISOString(),
+    durationMs: Math.max(0, finishedAt - Date.parse(base.startedAt)),
+  };
+  if (done.error === undefined) delete done.error;
+  if (done.health === undefined) delete done.health;
+  return done;
+}
+
+/** Writes a record; when the store fails, logs the full record as one line and throws. */
+async function record(
+  store: HistoryStore,
+  method: 'startRun' | 'finishRun',
+  syncRecord: SyncRecord,
+  logger: SyncLogger,
+): Promise<void> {
+  try {
+    await store[method](syncRecord);
+  } catch (error) {
+    logger.error('sync result not recorded: history store failed', {
+      error: errorMessage(error),
+      record: syncRecord,
+    });
+    throw new HistoryWriteError(
+      `history store failed while recording run ${syncRecord.runId} of app "${syncRecord.app}" (${syncRecord.outcome}): ${errorMessage(error)}`,
+      { cause: error },
+    );
+  }
+}
+
+/** Keeps the lease alive while the run works; a renewal that fails is logged, not fatal. */
+function renewLease(
+  store: HistoryStore,
+  app: string,
+  owner: string,
+  ttlMs: number,
+  now: () => number,
+  logger: SyncLogger,
+): { stop(): void } {
+  const timer = setInterval(() => {
+    store.acquireLease(app, owner, ttlMs, now()).then(
+      (held) => {
+        if (!held) logger.warn('lease lost to another run', { app, runId: owner });
+      },
+      (error: unknown) => logger.warn('lease renewal failed', { app, error: errorMessage(error) }),
+    );
+  }, ttlMs / 3);
+  timer.unref();
+  return { stop: () => clearInterval(timer) };
+}
+
+export function countActions(resources: readonly { action: Action }[]): Partial<Record<Action, number>> {
+  const counts: Partial<Record<Action, number>> = {};
+  for (const { action } of resources) counts[action] = (counts[action] ?? 0) + 1;
+  return counts;
+}
+
+/**
+ * The record in the CLI JSON contract (`outcome` is Synced | OutOfSync | Failed). A run that is
+ * not finished (Running, Interrupted, Skipped) did not sync anything: reported as `Failed`, with
+ * an error that names what happened.
+ */
+export function toResult(syncRecord: SyncRecord): SyncResult {
+  const { runId: _runId, trigger: _trigger, cluster: _cluster, counts: _counts, ...rest } = syncRecord;
+  const outcome = syncRecord.outcome;
+  if (outcome === 'Synced' || outcome === 'OutOfSync' || outcome === 'Failed') return { ...rest, outcome };
+  return { ...rest, outcome: 'Failed', error: rest.error ?? `run ${outcome.toLowerCase()}` };
+}
+
+/** For the record's `cluster` field: the EKS name or the kubeconfig context. */
+export function describeTarget(target: ClusterTarget): string {
+  if (target.type === 'eks') return `${target.name} (${target.region})`;
+  return target.context ?? 'current-context';
+}
+
+/** Removes credentials written into a URL (`https://user:token@host`) from a message. */
+export function redactUrl(text: string): string {
+  return text.replace(/(\b[a-z][a-z0-9+.-]*:\/\/)[^/\s@]+@/gi, '$1***@');
+}
+
+function joinErrors(...errors: (string | undefined)[]): string | undefined {
+  const present = errors.filter((error): error is string => Boolean(error));
+  return present.length ? present.join('; ') : undefined;
+}
+
+/** Sorts by start time, then random: unique across processes. */
+function newRunId(startedMs: number): string {
+  return `${startedMs.toString(36).padStart(9, '0')}-${randomBytes(5).toString('hex')}`;
+}
