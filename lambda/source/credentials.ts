@@ -18,7 +18,13 @@ export interface GitCredentials {
 
 /** Splits `https://user:pass@host/x.git` into the plain URL and the user info (if any). */
 export function splitUrlCredentials(url: string): { url: string; username?: string; password?: string } {
-  const parsed = new URL(url);
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    // Not echoed: an unparsable URL cannot have its credentials stripped.
+    throw new SourceError('the repo setting is not a valid URL: give https://host/path or a local path');
+  }
   if (!parsed.username && !parsed.password) return { url };
   const username = decodeURIComponent(parsed.username);
   const password = decodeURIComponent(parsed.password);

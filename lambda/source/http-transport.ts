@@ -50,6 +50,8 @@ export function createTransport(options: TransportOptions): Transport {
     const arm = () => {
       clearTimeout(timer);
       timer = setTimeout(() => controller.abort(), options.timeoutMs);
+      // A body nobody drains must not keep the CLI process alive until the timer fires.
+      timer.unref();
     };
     stats.requests += 1;
     arm();

@@ -23,7 +23,7 @@ import { fetchRevision } from './remote.ts';
 import { normalizeRepoPath, readManifestFiles } from './tree.ts';
 
 export { redactUrl, SourceError } from './errors.ts';
-export type { ManifestLimits } from './manifests.ts';
+export { DEFAULT_MANIFEST_LIMITS, type ManifestLimits, parseManifests } from './manifests.ts';
 
 /** Where an app's manifests live (the `repo`/`ref`/`path`/`credentialsSecret` of the app config). */
 export interface SourceSettings {

@@ -96,6 +96,12 @@ describe('loadSource when the git server misbehaves', () => {
     );
   });
 
+  it('refuses a URL that does not parse, without echoing it', async () => {
+    expect(await failure(loadSource({ repo: 'https://user:secret@' }, options))).toBe(
+      'the repo setting is not a valid URL: give https://host/path or a local path',
+    );
+  });
+
   it('bounds a download by maxCacheBytes', async () => {
     const big = await server.createRepo('big');
     const noise = Buffer.from(crypto.getRandomValues(new Uint8Array(60_000))).toString('base64');
