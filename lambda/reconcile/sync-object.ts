@@ -4,6 +4,7 @@
  */
 import type { KubeClient } from '../cluster/kube-client.ts';
 import { applyObject } from './apply.ts';
+import { renderDiff } from './diff.ts';
 import { getObject, type LiveIndex } from './live.ts';
 import { describeTaken, ownerApp, takenFields } from './ownership.ts';
 import { planObject, planPendingCreate } from './plan.ts';
@@ -12,6 +13,7 @@ import {
   APP_LABEL,
   type InventoryEntry,
   type KubeObject,
+  type ObjectRef,
   type ReconcileOptions,
   type ResourceResult,
 } from './types.ts';
@@ -73,31 +75,52 @@ export async function syncObject(ctx: SyncContext, object: PlannedObject): Promi
     };
   }
 
+  // On an already synced revision a difference is drift: healed only with self-heal.
+  const applies = !(ctx.sameRevision && !options.selfHeal);
+  if (!live && applies && !options.dryRun) {
+    // Nothing to compare with: a dry-run would only cost a request before the create.
+    return write(ctx, object, base, undefined, undefined, entryFor);
+  }
   const plan = await planObject(ctx.kube, object, live);
   if (plan.change === 'failed') return { result: { ...base, action: 'failed', message: plan.message } };
   if (plan.change === 'none')
     return { result: { ...base, action: 'unchanged' }, entry: entryFor(plan.live), live };
-
-  const action = plan.change === 'create' ? 'created' : 'configured';
-  if (ctx.sameRevision && !options.selfHeal) {
+  if (!applies) {
     const message = live
       ? `${describeRef(object.ref)} drifted from Git; self-heal is off, not re-applied`
       : `${describeRef(object.ref)} was deleted from the cluster; self-heal is off, not re-created`;
     return { result: { ...base, action: 'drifted', message, diff: plan.diff }, live };
   }
   if (options.dryRun) {
+    const action = plan.change === 'create' ? 'created' : 'configured';
     return { result: { ...base, action, message: describeTaken(plan.taken), diff: plan.diff }, live };
   }
+  return write(ctx, object, base, live, plan.diff, entryFor);
+}
 
+/** Applies for real; `diff` is the plan's, or computed from the answer when there was no plan. */
+async function write(
+  ctx: SyncContext,
+  object: PlannedObject,
+  base: ObjectRef,
+  live: KubeObject | undefined,
+  plannedDiff: string | undefined,
+  entryFor: (live: KubeObject) => InventoryEntry,
+): Promise<ObjectSync> {
   const applied = await applyObject(ctx.kube, object.info, object.body, { dryRun: false });
   if (!applied.ok)
-    return { result: { ...base, action: 'failed', message: applied.message, diff: plan.diff } };
+    return { result: { ...base, action: 'failed', message: applied.message, diff: plannedDiff } };
   const notes = [
     ctx.sameRevision ? (live ? 'drift healed: re-applied' : 'drift healed: re-created') : undefined,
     describeTaken(takenFields(live, applied.object)),
   ].filter(Boolean);
   return {
-    result: { ...base, action, message: notes.length > 0 ? notes.join('; ') : undefined, diff: plan.diff },
+    result: {
+      ...base,
+      action: live ? 'configured' : 'created',
+      message: notes.length > 0 ? notes.join('; ') : undefined,
+      diff: live ? plannedDiff : renderDiff(object.ref, undefined, applied.object),
+    },
     entry: entryFor(applied.object),
     live: applied.object,
   };
