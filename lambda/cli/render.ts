@@ -1,0 +1,108 @@
+/**
+ * Text output of the CLI, for people: a table of objects and actions, the diffs a reader needs,
+ * and one summary line. Machines use `--output json` instead, whose shape is the contract.
+ */
+import type { SyncRecord } from '../history/store.ts';
+import type { Action, ResourceResult, SyncResult } from '../reconcile/types.ts';
+import { countActions } from '../sync.ts';
+
+/** Order of the counts in summaries: what changed first. */
+const ACTION_ORDER: Action[] = [
+  'created',
+  'configured',
+  'pruned',
+  'drifted',
+  'orphaned',
+  'failed',
+  'unchanged',
+];
+
+/** A plain, left-aligned table; the last column is not padded. */
+export function table(header: string[], rows: string[][]): string {
+  const widths = header.map((title, column) =>
+    Math.max(title.length, ...rows.map((row) => (row[column] ?? '').length)),
+  );
+  const line = (cells: string[]) =>
+    cells
+      .map((cell, column) => (column === cells.length - 1 ? cell : cell.padEnd(widths[column] ?? 0)))
+      .join('  ')
+      .trimEnd();
+  return [line(header), ...rows.map(line)].join('\n');
+}
+
+export function formatCounts(counts: Partial<Record<Action, number>>): string {
+  const parts = ACTION_ORDER.filter((action) => counts[action]).map(
+    (action) => `${counts[action]} ${action}`,
+  );
+  return parts.length ? parts.join(', ') : 'no objects';
+}
+
+export function formatDuration(ms: number): string {
+  return ms < 1000 ? `${ms} ms` : `${(ms / 1000).toFixed(1)} s`;
+}
+
+export function shortRevision(revision: string): string {
+  return /^[0-9a-f]{40,64}$/.test(revision) ? revision.slice(0, 7) : revision || '-';
+}
+
+function objectId(resource: ResourceResult): string {
+  return `${resource.kind} ${resource.namespace ? `${resource.namespace}/` : ''}${resource.name}`;
+}
+
+/** The result of `sync` or `plan`: table, diffs of what (would) change, then the summary line. */
+export function renderSyncResult(result: SyncResult): string {
+  const out: string[] = [];
+  if (result.resources.length > 0) {
+    out.push(
+      table(
+        ['ACTION', 'KIND', 'NAMESPACE', 'NAME', 'MESSAGE'],
+        result.resources.map((resource) => [
+          resource.action,
+          resource.kind,
+          resource.namespace ?? '',
+          resource.name,
+          resource.message ?? '',
+        ]),
+      ),
+    );
+  }
+  // A plan shows what it would write; a sync shows drift it reported but did not heal.
+  const withDiff = result.resources.filter(
+    (resource) => resource.diff && (result.dryRun || resource.action === 'drifted'),
+  );
+  for (const resource of withDiff) {
+    out.push('', `--- ${objectId(resource)} (${resource.action})`, resource.diff!.trimEnd());
+  }
+  if (out.length) out.push('');
+  out.push(summaryLine(result));
+  if (result.error) out.push(`error: ${result.error}`);
+  return `${out.join('\n')}\n`;
+}
+
+export function summaryLine(result: SyncResult): string {
+  const verb = result.dryRun ? 'plan' : 'sync';
+  const counts = formatCounts(countActions(result.resources));
+  return `${result.outcome}: ${verb} of ${result.app} at ${shortRevision(result.revision)}: ${counts} in ${formatDuration(result.durationMs)}`;
+}
+
+/** `driftless history` as a table, newest first, with each run's error under it. */
+export function renderHistory(records: SyncRecord[]): string {
+  if (records.length === 0) return 'no runs recorded\n';
+  const rows = records.map((run) => [
+    run.startedAt.replace('T', ' ').replace(/\.\d+Z$/, 'Z'),
+    run.app,
+    shortRevision(run.revision),
+    run.outcome,
+    run.dryRun ? 'plan' : 'sync',
+    run.trigger,
+    formatCounts(run.counts),
+    run.finishedAt ? formatDuration(run.durationMs) : '-',
+    run.error ? firstLine(run.error) : '',
+  ]);
+  return `${table(['STARTED', 'APP', 'REVISION', 'OUTCOME', 'KIND', 'TRIGGER', 'OBJECTS', 'DURATION', 'ERROR'], rows)}\n`;
+}
+
+function firstLine(text: string): string {
+  const line = text.split('\n', 1)[0] ?? '';
+  return line.length > 100 ? `${line.slice(0, 97)}...` : line;
+}
