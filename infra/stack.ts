@@ -83,6 +83,11 @@ export class DriftlessStack extends Stack {
       value: `npx driftless history --history dynamodb:${this.agent.table.tableName}`,
     });
     new CfnOutput(this, 'FunctionName', { value: this.agent.function.functionName });
+    new CfnOutput(this, 'AgentRoleArn', {
+      description:
+        'Principal to admit to a cluster yourself (access entry or aws-auth) when the config sets no cluster.access',
+      value: this.agent.role.roleArn,
+    });
     new CfnOutput(this, 'LogGroupName', { value: this.agent.logGroup.logGroupName });
     new CfnOutput(this, 'DeadLetterQueueUrl', { value: this.agent.deadLetterQueue.queueUrl });
   }
