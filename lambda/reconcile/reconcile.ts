@@ -57,7 +57,13 @@ export async function reconcile(input: ReconcileInput): Promise<ReconcileResult>
       : { revision, inventory: [...inventory.entries()].filter(([k]) => !forget.has(k)).map(([, e]) => e) };
   const failRun = (error: string): ReconcileResult => {
     logger?.warn('reconcile failed', { app: options.app, revision: options.revision, error });
-    return { outcome: 'Failed', resources, health: 'Unknown', state: stateNow(state.revision), error };
+    return {
+      outcome: 'Failed',
+      resources,
+      health: 'Unknown',
+      state: stateNow(nextRevision('Failed', resources, state.revision, options.revision)),
+      error,
+    };
   };
 
   try {
@@ -149,7 +155,7 @@ export async function reconcile(input: ReconcileInput): Promise<ReconcileResult>
       outcome,
       resources,
       health: worstHealth(healths),
-      state: stateNow(outcome === 'Failed' ? state.revision : options.revision, pruned.forget),
+      state: stateNow(nextRevision(outcome, resources, state.revision, options.revision), pruned.forget),
     };
     logger?.info('reconcile finished', {
       app: options.app,
@@ -164,6 +170,24 @@ export async function reconcile(input: ReconcileInput): Promise<ReconcileResult>
       throw error;
     return failRun(error instanceof Error ? error.message : String(error));
   }
+}
+
+/**
+ * The revision the cluster is synced to after this run. A failed run that wrote nothing leaves
+ * the previous one; a failed run that wrote something leaves none, so the next run plans every
+ * object again instead of trusting resourceVersions recorded for a half-applied revision.
+ */
+function nextRevision(
+  outcome: Outcome,
+  resources: ResourceResult[],
+  previous: string | undefined,
+  current: string,
+): string | undefined {
+  if (outcome !== 'Failed') return current;
+  const wrote = resources.some(
+    (r) => r.action === 'created' || r.action === 'configured' || r.action === 'pruned',
+  );
+  return wrote ? undefined : previous;
 }
 
 function outcomeOf(resources: ResourceResult[], dryRun: boolean): Outcome {
