@@ -65,12 +65,6 @@ export function maskSecretPair(
   return [b, a];
 }
 
-/** Renders an object as YAML with noise removed and Secret values masked (for logs and messages). */
-export function renderObject(object: KubeObject): string {
-  const [masked] = maskSecretPair(normalize(object), undefined);
-  return stringify(masked);
-}
-
 /**
  * Unified diff of `live` -> `desired` (either may be absent: creation or deletion), or
  * `undefined` when they are the same once noise is removed.

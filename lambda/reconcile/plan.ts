@@ -42,14 +42,9 @@ export async function planObject(
 }
 
 /**
- * The plan of an object that cannot be dry-run yet because what it lands in is only created by
+ * The diff of an object that cannot be dry-run yet because what it lands in is only created by
  * this (dry) run: its Namespace or its CRD. It would be created as written.
  */
-export function planPendingCreate(object: PlannedObject): Plan {
-  return {
-    change: 'create',
-    result: object.body,
-    diff: renderDiff(object.ref, undefined, object.body),
-    taken: {},
-  };
+export function pendingCreateDiff(object: PlannedObject): string | undefined {
+  return renderDiff(object.ref, undefined, object.body);
 }

@@ -7,7 +7,7 @@ import { applyObject } from './apply.ts';
 import { renderDiff } from './diff.ts';
 import { getObject, type LiveIndex } from './live.ts';
 import { describeTaken, ownerApp, takenFields } from './ownership.ts';
-import { planObject, planPendingCreate } from './plan.ts';
+import { pendingCreateDiff, planObject } from './plan.ts';
 import { describeRef, toRef } from './refs.ts';
 import {
   APP_LABEL,
@@ -49,8 +49,7 @@ export async function syncObject(ctx: SyncContext, object: PlannedObject): Promi
   });
 
   if (options.dryRun && (object.awaitsCrd || ctx.pendingNamespaces.has(object.ref.namespace ?? ''))) {
-    const plan = planPendingCreate(object);
-    return { result: { ...base, action: 'created', diff: plan.change === 'create' ? plan.diff : undefined } };
+    return { result: { ...base, action: 'created', diff: pendingCreateDiff(object) } };
   }
 
   let live = ctx.live.objects.get(object.key);
