@@ -1,11 +1,10 @@
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../../lambda/config.ts';
-import { appConfig, synthAgent, writeConfig } from './synth-agent.ts';
+import { appConfig, synthAgent, tempDir, writeConfig } from './synth-agent.ts';
 
 const run = promisify(execFile);
 const ROOT = resolve(import.meta.dirname, '../..');
@@ -15,7 +14,7 @@ const ROOT = resolve(import.meta.dirname, '../..');
  * CDK_OUTDIR), without AWS credentials or a region, and with bundling skipped.
  */
 async function synthApp(context: Record<string, unknown>) {
-  const outdir = mkdtempSync(join(tmpdir(), 'driftless-app-'));
+  const outdir = tempDir('app-');
   const env: NodeJS.ProcessEnv = {
     PATH: process.env.PATH,
     HOME: process.env.HOME,

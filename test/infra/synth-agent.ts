@@ -2,21 +2,31 @@
  * Synthesises a `DriftlessStack` from a config written to a temp file, with asset bundling
  * skipped (the `aws:cdk:bundling-stacks` context) so each test takes a second, not an esbuild run.
  */
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { App, type Stack, Validations } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { AwsSolutionsChecks } from 'cdk-nag';
+import { afterAll } from 'vitest';
 import { stringify } from 'yaml';
 import { DriftlessStack, type DriftlessStackProps } from '../../infra/stack.ts';
+
+// One temp root per test file, removed after it: cloud assemblies add up.
+const TEMP_ROOT = mkdtempSync(join(tmpdir(), 'driftless-infra-'));
+afterAll(() => rmSync(TEMP_ROOT, { recursive: true, force: true }));
+
+/** A fresh directory under this process's temp root. */
+export function tempDir(prefix: string): string {
+  return mkdtempSync(join(TEMP_ROOT, prefix));
+}
 
 /** The stand-in handler: NodejsFunction insists its entry exists even when bundling is skipped. */
 export const FIXTURE_ENTRY = join(import.meta.dirname, 'fixtures', 'handler.ts');
 
 /** Writes `config` (an object, or YAML text) to a fresh temp file and returns its path. */
 export function writeConfig(config: unknown): string {
-  const dir = mkdtempSync(join(tmpdir(), 'driftless-infra-'));
+  const dir = tempDir('config-');
   const file = join(dir, 'driftless.config.yaml');
   writeFileSync(file, typeof config === 'string' ? config : stringify(config));
   return file;
@@ -45,7 +55,7 @@ export function synthAgent(
 ): Synthesised {
   const { bundle = false, nag = true, ...stackProps } = props;
   const app = new App({
-    outdir: mkdtempSync(join(tmpdir(), 'driftless-cdk-out-')),
+    outdir: tempDir('cdk.out-'),
     context: bundle ? {} : { 'aws:cdk:bundling-stacks': [] },
   });
   const stack = new DriftlessStack(app, 'DriftlessTest', {
