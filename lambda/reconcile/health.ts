@@ -4,8 +4,9 @@
  * anything else reads its Ready/Available/Stalled conditions. Objects without status rules are
  * Healthy. `waitForHealth` re-reads Progressing objects until they settle or the bound passes.
  */
-import { objectPath, type ResourceInfo } from '../cluster/discovery.ts';
+import type { ResourceInfo } from '../cluster/discovery.ts';
 import type { KubeClient } from '../cluster/kube-client.ts';
+import { getObject, kindKey, listOwned } from './live.ts';
 import type { Health, KubeObject } from './types.ts';
 
 interface Condition {
@@ -121,35 +122,49 @@ export function healthOf(object: KubeObject): Health {
 
 /** An object to watch: where to read it and its last known state. */
 export interface HealthTarget {
+  /** `refKey` of the object. */
+  key: string;
   info: ResourceInfo;
   object: KubeObject;
 }
 
 /**
  * Re-reads Progressing targets until none is Progressing or `timeoutMs` passes; returns each
- * target's final health in order. With `timeoutMs` 0 it only evaluates what it was given.
+ * target's final health in order. Each poll is one labelled LIST per kind still progressing
+ * (a GET per object only where listing is not allowed). With `timeoutMs` 0 it only evaluates
+ * what it was given.
  */
 export async function waitForHealth(
   kube: KubeClient,
   targets: HealthTarget[],
-  options: { timeoutMs: number; intervalMs?: number; now?: () => number },
+  options: { app: string; timeoutMs: number; intervalMs?: number },
 ): Promise<Health[]> {
-  const now = options.now ?? Date.now;
-  const deadline = now() + options.timeoutMs;
+  const deadline = Date.now() + options.timeoutMs;
   const healths = targets.map((t) => healthOf(t.object));
-  while (healths.includes('Progressing') && now() < deadline) {
+  while (healths.includes('Progressing') && Date.now() < deadline) {
     await new Promise((resolve) =>
-      setTimeout(resolve, Math.min(options.intervalMs ?? 1000, Math.max(0, deadline - now()))),
+      setTimeout(resolve, Math.min(options.intervalMs ?? 1000, Math.max(0, deadline - Date.now()))),
+    );
+    const waiting = targets.filter((_, i) => healths[i] === 'Progressing');
+    const live = await listOwned(
+      kube,
+      waiting.map((t) => t.info),
+      options.app,
     );
     await Promise.all(
       targets.map(async (target, i) => {
         if (healths[i] !== 'Progressing') return;
-        const { name, namespace } = target.object.metadata;
-        const res = await kube.request<KubeObject>({
-          method: 'GET',
-          path: objectPath(target.info, name, namespace),
-        });
-        healths[i] = res.status === 200 ? healthOf(res.body) : 'Unknown';
+        let object = live.objects.get(target.key);
+        if (!object && !live.listed.has(kindKey(target.info))) {
+          const got = await getObject(kube, target.info, {
+            apiVersion: target.info.apiVersion,
+            kind: target.info.kind,
+            name: target.object.metadata.name,
+            namespace: target.object.metadata.namespace,
+          });
+          object = got.ok ? got.object : undefined;
+        }
+        healths[i] = object ? healthOf(object) : 'Unknown';
       }),
     );
   }

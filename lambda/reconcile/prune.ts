@@ -20,6 +20,11 @@ export interface PruneContext {
   live: LiveIndex;
   /** Why nothing may be deleted this run (e.g. an apply failed); orphans are reported instead. */
   blockedReason?: string;
+  /**
+   * uids of the objects the desired set resolved to. An inventory entry read through another API
+   * group (an Ingress moved from `extensions` to `networking.k8s.io`) is the same object: keep it.
+   */
+  desiredUids?: Set<string>;
 }
 
 export interface PruneOutcome {
@@ -69,6 +74,10 @@ async function pruneOne(
     live = got.object;
   }
   if (!live) {
+    outcome.forget.add(key);
+    return outcome;
+  }
+  if (ctx.desiredUids?.has(live.metadata.uid as string)) {
     outcome.forget.add(key);
     return outcome;
   }

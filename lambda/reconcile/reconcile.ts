@@ -93,6 +93,7 @@ export async function reconcile(input: ReconcileInput): Promise<ReconcileResult>
     const ctx: SyncContext = { kube, options, sameRevision, live, inventory, pendingNamespaces: new Set() };
     const limit = pLimit(options.concurrency ?? 8);
     const healthTargets: { result: ResourceResult; target: HealthTarget }[] = [];
+    const desiredUids = new Set<string>();
 
     for (const stage of [...new Set(objects.map((o) => o.stage))].sort((a, b) => a - b)) {
       const batch = objects.filter((o) => o.stage === stage);
@@ -104,8 +105,9 @@ export async function reconcile(input: ReconcileInput): Promise<ReconcileResult>
         const { result, entry, live: after } = s.value;
         resources.push(result);
         if (entry) inventory.set(object.key, entry);
+        if (after?.metadata.uid) desiredUids.add(after.metadata.uid as string);
         if (after && result.action !== 'failed')
-          healthTargets.push({ result, target: { info: object.info, object: after } });
+          healthTargets.push({ result, target: { key: object.key, info: object.info, object: after } });
         logger?.debug?.('object reconciled', { object: describeRef(result), action: result.action });
       });
       if (crash) throw crash.reason;
@@ -135,6 +137,7 @@ export async function reconcile(input: ReconcileInput): Promise<ReconcileResult>
         discovery,
         options,
         live,
+        desiredUids,
         blockedReason: failed > 0 ? `not pruned: ${failed} object(s) failed to apply in this run` : undefined,
       },
       orphans,
@@ -144,7 +147,7 @@ export async function reconcile(input: ReconcileInput): Promise<ReconcileResult>
     const healths = await waitForHealth(
       kube,
       healthTargets.map((h) => h.target),
-      { timeoutMs: options.dryRun ? 0 : (options.healthTimeoutMs ?? 0) },
+      { app: options.app, timeoutMs: options.dryRun ? 0 : (options.healthTimeoutMs ?? 0) },
     );
     healthTargets.forEach((h, i) => {
       h.result.health = healths[i];

@@ -117,3 +117,54 @@ describe('prune', () => {
     expect(await kubectlGet(cp.kubeconfig, 'configmap', 'b', NS)).toBeDefined();
   });
 });
+
+describe('prune across API groups', () => {
+  it('keeps an object whose manifest moved to another API group (extensions -> networking.k8s.io Ingress)', async () => {
+    const NS = 'prune-moved';
+    const app = appRunner(adminClient(), { app: 'prune-moved', defaultNamespace: NS, prune: true });
+    const old = {
+      apiVersion: 'extensions/v1beta1',
+      kind: 'Ingress',
+      metadata: { name: 'web', namespace: NS },
+      spec: {
+        rules: [
+          {
+            host: 'a.example.com',
+            http: { paths: [{ path: '/', backend: { serviceName: 'web', servicePort: 80 } }] },
+          },
+        ],
+      },
+    };
+    const moved = {
+      apiVersion: 'networking.k8s.io/v1',
+      kind: 'Ingress',
+      metadata: { name: 'web', namespace: NS },
+      spec: {
+        rules: [
+          {
+            host: 'a.example.com',
+            http: {
+              paths: [
+                {
+                  path: '/',
+                  pathType: 'ImplementationSpecific',
+                  backend: { service: { name: 'web', port: { number: 80 } } },
+                },
+              ],
+            },
+          },
+        ],
+      },
+    };
+    await app.run(manifests(namespace(NS), old), 'rev1');
+    const result = await app.run(manifests(namespace(NS), moved), 'rev2');
+    expect(
+      result.resources.filter((r) => r.kind === 'Ingress').map((r) => `${r.apiVersion} ${r.action}`),
+    ).toEqual([expect.stringMatching(/^networking\.k8s\.io\/v1 (unchanged|configured)$/)]);
+    expect(result.outcome).toBe('Synced');
+    expect(await kubectlGet(cp.kubeconfig, 'ingress.networking.k8s.io', 'web', NS)).toBeDefined();
+    expect(result.state.inventory.filter((e) => e.kind === 'Ingress').map((e) => e.apiVersion)).toEqual([
+      'networking.k8s.io/v1',
+    ]);
+  });
+});
