@@ -108,7 +108,9 @@ export async function reconcile(input: ReconcileInput): Promise<ReconcileResult>
         if (after?.metadata.uid) desiredUids.add(after.metadata.uid as string);
         if (after && result.action !== 'failed')
           healthTargets.push({ result, target: { key: object.key, info: object.info, object: after } });
-        logger?.debug?.('object reconciled', { object: describeRef(result), action: result.action });
+        if (result.action === 'failed')
+          logger?.warn('object failed', { object: describeRef(result), message: result.message });
+        else logger?.debug?.('object reconciled', { object: describeRef(result), action: result.action });
       });
       if (crash) throw crash.reason;
       if (stage !== DEFINITIONS_STAGE) continue;

@@ -8,7 +8,7 @@ import { isCrd, kindsDefinedBy } from './crds.ts';
 import { withAppLabel } from './ownership.ts';
 import { describeRef, refKey } from './refs.ts';
 import { stageOf } from './stages.ts';
-import type { DesiredObject, KubeObject, ObjectRef } from './types.ts';
+import { APP_LABEL, type DesiredObject, type KubeObject, type ObjectRef } from './types.ts';
 
 /** One desired object, ready to plan and apply. */
 export interface PlannedObject {
@@ -25,6 +25,9 @@ export interface PlannedObject {
 
 export type Validation = { ok: true; objects: PlannedObject[] } | { ok: false; errors: string[] };
 
+/** Kubernetes label value syntax: the app name becomes the value of the ownership label. */
+const LABEL_VALUE = /^(?=.{1,63}$)[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/;
+
 function where(origin: DesiredObject['origin']): string {
   return `${origin.file} (document ${origin.document})`;
 }
@@ -35,6 +38,11 @@ export async function validateDesired(
   options: { app: string; defaultNamespace: string },
 ): Promise<Validation> {
   const errors: string[] = [];
+  if (!LABEL_VALUE.test(options.app)) {
+    errors.push(
+      `app name "${options.app}" is not a valid label value (${APP_LABEL}): up to 63 letters, digits, '-', '_', '.', starting and ending alphanumeric`,
+    );
+  }
   const objects: PlannedObject[] = [];
   const seen = new Map<string, DesiredObject['origin']>();
   const pendingKinds = desired.filter((d) => isCrd(d.object)).flatMap((d) => kindsDefinedBy(d.object));

@@ -69,6 +69,18 @@ describe('validation before any write', () => {
     expect(await kubectlGet(cp.kubeconfig, 'namespace', NS)).toBeUndefined();
   });
 
+  it('rejects an app name that cannot be a label value before any write', async () => {
+    const result = await reconcile({
+      kube,
+      options: { app: 'Not a label!', revision: 'rev1', defaultNamespace: 'default' },
+      state: { inventory: [] },
+      desired: manifests(configMap('guard-bad-app', 'default', { a: '1' })),
+    });
+    expect(result.outcome).toBe('Failed');
+    expect(result.error).toMatch(/app name "Not a label!" is not a valid label value/);
+    expect(await kubectlGet(cp.kubeconfig, 'configmap', 'guard-bad-app', 'default')).toBeUndefined();
+  });
+
   it('puts namespaced objects without a namespace into the default namespace', async () => {
     const NS = 'guard-default';
     const app = appRunner(kube, { app: 'guard-default', defaultNamespace: NS });
