@@ -149,6 +149,8 @@ function findApp(config: DriftlessConfig, name: string): AppConfig {
 /** One EMF document per run, dimension `app`. Drift healed on the same revision counts as drift. */
 function recordMetrics(metrics: Metrics, run: SyncRun): void {
   const { record } = run;
+  // A run that found the lease taken did nothing; its log line says so, the metrics stay clean.
+  if (record.outcome === 'Skipped') return;
   const counts = record.counts;
   const applied = (counts.created ?? 0) + (counts.configured ?? 0);
   const sameRevision = record.revision !== '' && record.revision === run.previousRevision;

@@ -180,7 +180,7 @@ async function syncSteps(
   try {
     logger.info('fetching source', {
       app: input.app,
-      repo: redactUrl(input.source.repo),
+      repo: redactUrlCredentials(input.source.repo),
       ref: input.source.ref,
     });
     const source = await deps.loadSource(input.source);
@@ -235,7 +235,7 @@ async function syncSteps(
     });
     return { record: finished, previousRevision };
   } catch (error) {
-    const message = `${step}: ${redactUrl(errorMessage(error))}`;
+    const message = `${step}: ${redactUrlCredentials(errorMessage(error))}`;
     logger.error('sync failed', { app: input.app, step, error: message });
     return { record: finish(base, now(), { revision, outcome: 'Failed', error: message }), previousRevision };
   }
@@ -323,7 +323,7 @@ export function describeTarget(target: ClusterTarget): string {
 }
 
 /** Removes credentials written into a URL (`https://user:token@host`) from a message. */
-export function redactUrl(text: string): string {
+function redactUrlCredentials(text: string): string {
   return text.replace(/(\b[a-z][a-z0-9+.-]*:\/\/)[^/\s@]+@/gi, '$1***@');
 }
 
