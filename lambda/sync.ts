@@ -109,7 +109,10 @@ export class HistoryWriteError extends Error {
 
 const DEFAULT_LEASE_TTL_MS = 60_000;
 
-/** Runs one sync of `input.app`. Throws only when the history store cannot be written. */
+/**
+ * Runs one sync of `input.app`. Throws only when the history store fails (lease, start, or finish:
+ * `HistoryWriteError`); every other failure is a `Failed` record in the result.
+ */
 export async function runSync(input: SyncInput, deps: SyncDeps): Promise<SyncRun> {
   const now = deps.now ?? Date.now;
   const logger = deps.logger ?? silentLogger;
