@@ -13,14 +13,10 @@
  * something), 2 failed. Results go to stdout, progress and logs to stderr.
  */
 import { basename, join } from 'node:path';
-import { STSClient } from '@aws-sdk/client-sts';
-import { fromNodeProviderChain } from '@aws-sdk/credential-providers';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { renderHistory, renderSyncResult } from './cli/render.ts';
 import { stderrLogger } from './cli/stderr-logger.ts';
-import { assumedRoleCredentials } from './cluster/assume-role.ts';
 import { connectCluster } from './cluster/target.ts';
-import { execCredential, getEksToken } from './cluster/token.ts';
 import { appSchema } from './config.ts';
 import { openHistoryStore } from './history/open-store.ts';
 import { errorMessage } from './log.ts';
@@ -238,6 +234,18 @@ function tokenCommand(): Command {
     .option('--role-arn <arn>', 'IAM role to assume first')
     .action(async (options: { cluster: string; region?: string; roleArn?: string }) => {
       const region = requireRegion(options.region);
+      // The AWS SDK loads only for this command (and EKS targets): `sync` on a kubeconfig never needs it.
+      const [
+        { STSClient },
+        { fromNodeProviderChain },
+        { assumedRoleCredentials },
+        { execCredential, getEksToken },
+      ] = await Promise.all([
+        import('@aws-sdk/client-sts'),
+        import('@aws-sdk/credential-providers'),
+        import('./cluster/assume-role.ts'),
+        import('./cluster/token.ts'),
+      ]);
       const credentials = options.roleArn
         ? assumedRoleCredentials({ roleArn: options.roleArn, sts: new STSClient({ region }) })
         : fromNodeProviderChain();

@@ -4,21 +4,11 @@
  * comes from `DescribeCluster`, the bearer token is signed here from the caller's AWS identity
  * and renewed while the client lives.
  */
-import { EKSClient } from '@aws-sdk/client-eks';
-import { STSClient } from '@aws-sdk/client-sts';
-import { fromNodeProviderChain } from '@aws-sdk/credential-providers';
-import { KubeConfig } from '@kubernetes/client-node';
+import type { EKSClient } from '@aws-sdk/client-eks';
+import type { STSClient } from '@aws-sdk/client-sts';
 import type { AwsCredentialIdentityProvider } from '@smithy/types';
-import { assumedRoleCredentials } from './assume-role.ts';
-import { describeEksCluster } from './eks.ts';
-import {
-  createKubeClient,
-  type KubeClient,
-  type KubeRequest,
-  type KubeResponse,
-  kubeClientFromKubeConfig,
-} from './kube-client.ts';
-import { eksTokenSource } from './token.ts';
+import { createKubeClient, type KubeClient, kubeClientFromKubeConfig } from './kube-client.ts';
+import { defaultKubeConfigPath, readSimpleKubeConfig } from './kubeconfig.ts';
 
 export type ClusterTarget =
   | {
@@ -65,71 +55,28 @@ export class ClusterAuthenticationError extends Error {
 /**
  * Connects to `target`. For EKS it also sends one `GET /version` with the token, so a token the
  * cluster does not accept fails here with a `ClusterAuthenticationError` that says what to check,
- * instead of as a bare 401 somewhere in a sync.
+ * instead of as a bare 401 somewhere in a sync. The EKS code and the AWS SDK clients load only
+ * when an EKS target is used.
  */
 export async function connectCluster(
   target: ClusterTarget,
   options: ConnectOptions = {},
 ): Promise<KubeClient> {
   if (target.type === 'kubeconfig') return connectKubeConfig(target, options);
-
-  const now = options.now ?? Date.now;
-  const baseCredentials = options.credentials ?? fromNodeProviderChain();
-  const credentials = target.roleArn
-    ? assumedRoleCredentials({
-        roleArn: target.roleArn,
-        sts: clientFrom(options.sts, target.region, baseCredentials, STSClient),
-        now,
-      })
-    : baseCredentials;
-  const eks = clientFrom(options.eks, target.region, credentials, EKSClient);
-  const { server, caPem } = await describeEksCluster({ ...target, eks, now });
-  const token = eksTokenSource({ clusterName: target.name, region: target.region, credentials, now });
-  const identity = target.roleArn ? `role ${target.roleArn}` : 'the AWS identity driftless runs as';
-  const rejection =
-    `EKS cluster "${target.name}" (${server}) rejected the token: 401 Unauthorized, authentication failed. ` +
-    `Check that ${identity} has an EKS access entry (or an aws-auth mapping) on this cluster, ` +
-    `and that the cluster name and region (${target.region}) are right.`;
-  const client = explainUnauthorized(
-    createKubeClient({
-      server,
-      caPem,
-      timeoutMs: options.timeoutMs,
-      authorization: async () => `Bearer ${await token()}`,
-    }),
-    rejection,
-  );
-
-  const probe = await client.request({ method: 'GET', path: '/version' });
-  if (probe.status === 401) throw new ClusterAuthenticationError(rejection);
-  return client;
-}
-
-/**
- * EKS answers a rejected token with a bare `Unauthorized`. This puts the reason and what to check
- * into the 401 Status message, so an error built from it (e.g. by the engine, mid-run, when
- * access was revoked) names authentication and the cluster. Everything else passes through.
- */
-function explainUnauthorized(client: KubeClient, explanation: string): KubeClient {
-  return {
-    server: client.server,
-    get requestCount() {
-      return client.requestCount;
-    },
-    async request<T>(req: KubeRequest): Promise<KubeResponse<T>> {
-      const res = await client.request<T>(req);
-      if (res.status === 401 && res.body && typeof res.body === 'object' && 'message' in res.body) {
-        (res.body as { message: unknown }).message = explanation;
-      }
-      return res;
-    },
-  };
+  const { connectEks } = await import('./eks-connect.ts');
+  return connectEks(target, options);
 }
 
 async function connectKubeConfig(
   target: Extract<ClusterTarget, { type: 'kubeconfig' }>,
   options: ConnectOptions,
 ): Promise<KubeClient> {
+  const path = target.kubeconfig ?? defaultKubeConfigPath();
+  const simple = path ? readSimpleKubeConfig(path, target.context) : undefined;
+  if (simple) return createKubeClient({ ...simple, timeoutMs: options.timeoutMs });
+
+  // Exec plugins, auth providers, merged KUBECONFIG lists: client-node supports them all.
+  const { KubeConfig } = await import('@kubernetes/client-node');
   const kc = new KubeConfig();
   if (target.kubeconfig) kc.loadFromFile(target.kubeconfig);
   else kc.loadFromDefault();
@@ -143,16 +90,4 @@ async function connectKubeConfig(
     kc.setCurrentContext(target.context);
   }
   return kubeClientFromKubeConfig(kc, { timeoutMs: options.timeoutMs });
-}
-
-function clientFrom<C>(
-  given: C | ((region: string, credentials: AwsCredentialIdentityProvider) => C) | undefined,
-  region: string,
-  credentials: AwsCredentialIdentityProvider,
-  Client: new (config: { region: string; credentials: AwsCredentialIdentityProvider }) => C,
-): C {
-  if (given === undefined) return new Client({ region, credentials });
-  return typeof given === 'function'
-    ? (given as (region: string, credentials: AwsCredentialIdentityProvider) => C)(region, credentials)
-    : given;
 }

@@ -3,7 +3,7 @@
  * `Authorization` header sent with every request. isomorphic-git only calls `onAuth` after a 401,
  * so the header goes up front; it lives in memory only, never in `.git/config` or a log line.
  */
-import { GetSecretValueCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SourceError } from './errors.ts';
 
 /** Username sent with a bare token: GitHub, GitLab, Azure DevOps and Gitea accept any, this one is GitHub's. */
@@ -65,6 +65,8 @@ async function readSecret(secretId: string, repo: string, client?: SecretsManage
     );
   }
   try {
+    // Loaded on demand: most CLI runs read public or local repos and never need it.
+    const { GetSecretValueCommand } = await import('@aws-sdk/client-secrets-manager');
     const output = await client.send(new GetSecretValueCommand({ SecretId: secretId }));
     if (output.SecretString !== undefined) return output.SecretString;
     if (output.SecretBinary !== undefined) return Buffer.from(output.SecretBinary).toString('utf8');

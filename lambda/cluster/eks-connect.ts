@@ -1,0 +1,82 @@
+/**
+ * The EKS half of `connectCluster`, loaded on demand: DescribeCluster for the endpoint and CA, a
+ * token signed from the caller's AWS identity (or an assumed role) and renewed while the client lives.
+ */
+import { EKSClient } from '@aws-sdk/client-eks';
+import { STSClient } from '@aws-sdk/client-sts';
+import { fromNodeProviderChain } from '@aws-sdk/credential-providers';
+import type { AwsCredentialIdentityProvider } from '@smithy/types';
+import { assumedRoleCredentials } from './assume-role.ts';
+import { describeEksCluster } from './eks.ts';
+import { createKubeClient, type KubeClient, type KubeRequest, type KubeResponse } from './kube-client.ts';
+import { ClusterAuthenticationError, type ClusterTarget, type ConnectOptions } from './target.ts';
+import { eksTokenSource } from './token.ts';
+
+export async function connectEks(
+  target: Extract<ClusterTarget, { type: 'eks' }>,
+  options: ConnectOptions,
+): Promise<KubeClient> {
+  const now = options.now ?? Date.now;
+  const baseCredentials = options.credentials ?? fromNodeProviderChain();
+  const credentials = target.roleArn
+    ? assumedRoleCredentials({
+        roleArn: target.roleArn,
+        sts: clientFrom(options.sts, target.region, baseCredentials, STSClient),
+        now,
+      })
+    : baseCredentials;
+  const eks = clientFrom(options.eks, target.region, credentials, EKSClient);
+  const { server, caPem } = await describeEksCluster({ ...target, eks, now });
+  const token = eksTokenSource({ clusterName: target.name, region: target.region, credentials, now });
+  const identity = target.roleArn ? `role ${target.roleArn}` : 'the AWS identity driftless runs as';
+  const rejection =
+    `EKS cluster "${target.name}" (${server}) rejected the token: 401 Unauthorized, authentication failed. ` +
+    `Check that ${identity} has an EKS access entry (or an aws-auth mapping) on this cluster, ` +
+    `and that the cluster name and region (${target.region}) are right.`;
+  const client = explainUnauthorized(
+    createKubeClient({
+      server,
+      caPem,
+      timeoutMs: options.timeoutMs,
+      authorization: async () => `Bearer ${await token()}`,
+    }),
+    rejection,
+  );
+
+  const probe = await client.request({ method: 'GET', path: '/version' });
+  if (probe.status === 401) throw new ClusterAuthenticationError(rejection);
+  return client;
+}
+
+/**
+ * EKS answers a rejected token with a bare `Unauthorized`. This puts the reason and what to check
+ * into the 401 Status message, so an error built from it (e.g. by the engine, mid-run, when
+ * access was revoked) names authentication and the cluster. Everything else passes through.
+ */
+function explainUnauthorized(client: KubeClient, explanation: string): KubeClient {
+  return {
+    server: client.server,
+    get requestCount() {
+      return client.requestCount;
+    },
+    async request<T>(req: KubeRequest): Promise<KubeResponse<T>> {
+      const res = await client.request<T>(req);
+      if (res.status === 401 && res.body && typeof res.body === 'object' && 'message' in res.body) {
+        (res.body as { message: unknown }).message = explanation;
+      }
+      return res;
+    },
+  };
+}
+
+function clientFrom<C>(
+  given: C | ((region: string, credentials: AwsCredentialIdentityProvider) => C) | undefined,
+  region: string,
+  credentials: AwsCredentialIdentityProvider,
+  Client: new (config: { region: string; credentials: AwsCredentialIdentityProvider }) => C,
+): C {
+  if (given === undefined) return new Client({ region, credentials });
+  return typeof given === 'function'
+    ? (given as (region: string, credentials: AwsCredentialIdentityProvider) => C)(region, credentials)
+    : given;
+}
