@@ -56,6 +56,12 @@ export interface ResourceResult extends ObjectRef {
 export interface InventoryEntry extends ObjectRef {
   /** resourceVersion after driftless last applied or verified it; lets a no-op run skip the dry-run. */
   resourceVersion?: string;
+  /**
+   * `digestOf` the body driftless applied (namespace defaulted, app label added) when it recorded
+   * `resourceVersion`. Both unchanged: applying again changes nothing, on any revision. Absent in
+   * state written before digests existed, and whenever the body was not applied or verified.
+   */
+  digest?: string;
   /** Apply stage, so prune can run in reverse stage order. */
   stage?: number;
 }

@@ -1,0 +1,34 @@
+/**
+ * A fingerprint of what driftless applies for one object, stored in the inventory next to the
+ * resourceVersion the apply left. When the next run would apply the same body and the live
+ * resourceVersion has not moved, applying again cannot change anything, so the run skips the
+ * dry-run whatever the revision: a one-file change in a large repo costs requests per kind plus
+ * the changed objects, not one dry-run per object.
+ */
+import { createHash } from 'node:crypto';
+import type { KubeObject } from './types.ts';
+
+/** Hex characters kept of the SHA-256: 128 bits, plenty against accidental collisions. */
+const DIGEST_HEX_CHARS = 32;
+
+/**
+ * `sha256:<32 hex>` of the canonical JSON of `body` (object keys sorted at every level, array
+ * order kept), so re-ordering keys in a manifest does not look like a change.
+ */
+export function digestOf(body: KubeObject): string {
+  const hex = createHash('sha256').update(canonicalJson(body)).digest('hex');
+  return `sha256:${hex.slice(0, DIGEST_HEX_CHARS)}`;
+}
+
+/** JSON with the keys of every plain object sorted; what `JSON.stringify` drops it drops too. */
+export function canonicalJson(value: unknown): string {
+  return JSON.stringify(value, (_key, v: unknown) =>
+    v !== null && typeof v === 'object' && !Array.isArray(v)
+      ? Object.fromEntries(
+          Object.keys(v)
+            .sort()
+            .map((k) => [k, (v as Record<string, unknown>)[k]]),
+        )
+      : v,
+  );
+}
