@@ -1,10 +1,13 @@
 /**
  * The decision for one desired object: skip it (unchanged since the inventory), refuse it
  * (another app owns it), report it (drifted, or what a dry run would do), or apply it.
+ * The inventory entry records the body's digest only once that body was applied or a dry-run
+ * showed the live object already matches it, so a skip is never based on an unverified guess.
  */
 import type { KubeClient } from '../cluster/kube-client.ts';
 import { applyObject } from './apply.ts';
 import { renderDiff } from './diff.ts';
+import { digestOf } from './digest.ts';
 import { getObject, type LiveIndex } from './live.ts';
 import { describeTaken, ownerApp, takenFields } from './ownership.ts';
 import { pendingCreateDiff, planObject } from './plan.ts';
@@ -42,9 +45,12 @@ export async function syncObject(ctx: SyncContext, object: PlannedObject): Promi
   const { options } = ctx;
   const base = toRef(object.ref);
   const previous = ctx.inventory.get(object.key);
-  const entryFor = (live: KubeObject): InventoryEntry => ({
+  const digest = digestOf(object.body);
+  /** The entry for `live` as it is now; `verified`: it is what applying this body gives. */
+  const entryFor = (live: KubeObject, verified = true): InventoryEntry => ({
     ...base,
     resourceVersion: live.metadata.resourceVersion as string | undefined,
+    ...(verified ? { digest } : {}),
     stage: object.stage,
   });
 
@@ -53,9 +59,17 @@ export async function syncObject(ctx: SyncContext, object: PlannedObject): Promi
   }
 
   let live = ctx.live.objects.get(object.key);
-  if (live && ctx.sameRevision && previous?.resourceVersion === live.metadata.resourceVersion) {
-    // Untouched since driftless last applied or verified it: no dry-run needed.
-    return { result: { ...base, action: 'unchanged' }, entry: entryFor(live), live };
+  if (live && previous?.resourceVersion && previous.resourceVersion === live.metadata.resourceVersion) {
+    // Nobody wrote the object since driftless applied or verified it.
+    if (previous.digest === digest) {
+      // Applying the same body again would change nothing, whatever the revision: no dry-run.
+      return { result: { ...base, action: 'unchanged' }, entry: entryFor(live), live };
+    }
+    if (ctx.sameRevision) {
+      // The same revision stands in for the same body, as before digests existed (old state).
+      // No digest is recorded until a dry-run or an apply has verified this body.
+      return { result: { ...base, action: 'unchanged' }, entry: entryFor(live, false), live };
+    }
   }
   if (!live) {
     const got = await getObject(ctx.kube, object.info, object.ref);

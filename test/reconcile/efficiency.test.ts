@@ -1,21 +1,43 @@
 /**
- * A re-sync of an unchanged revision costs requests per kind, not per object: one discovery
- * request per group-version and one labelled LIST per kind, compared against the inventory's
- * resourceVersions. A new revision pays one dry-run per object and writes nothing unchanged.
+ * Requests grow with kinds and changes, not with objects. A re-sync of an unchanged revision costs
+ * one discovery request per group-version and one labelled LIST per kind, compared against the
+ * inventory's resourceVersions. A new revision costs the same plus a dry-run (and an apply) per
+ * object whose manifest changed or whose live object was written by someone else: an object
+ * whose applied body digest and resourceVersion both match the inventory is not dry-run.
  */
 import { describe, expect, it } from 'vitest';
 import type { DesiredObject } from '../../lambda/reconcile/types.ts';
-import { adminClient, appRunner, configMap, deployment, manifests, namespace } from './harness.ts';
+import { kubectl, kubectlGet } from '../support/kubectl.ts';
+import {
+  actionOf,
+  adminClient,
+  appRunner,
+  configMap,
+  cp,
+  deployment,
+  manifests,
+  namespace,
+} from './harness.ts';
 
-function appOf(ns: string, configMaps: number): DesiredObject[] {
-  const maps = Array.from({ length: configMaps }, (_, i) => configMap(`cm-${i}`, ns, { index: String(i) }));
+/** A Namespace, a Deployment and `configMaps` ConfigMaps; `changed` ConfigMaps carry `version`. */
+function appOf(ns: string, configMaps: number, version = 'v1', changed: number[] = []): DesiredObject[] {
+  const maps = Array.from({ length: configMaps }, (_, i) =>
+    configMap(`cm-${i}`, ns, { index: String(i), version: changed.includes(i) ? version : 'v1' }),
+  );
   return manifests(namespace(ns), deployment('web', ns), ...maps);
 }
+
+/** 2 discovery requests (v1, apps/v1) + one LIST each for Namespaces, ConfigMaps and Deployments. */
+const PER_KIND_COST = 5;
 
 async function requestsOf<T>(kube: { requestCount: number }, run: () => Promise<T>): Promise<[number, T]> {
   const before = kube.requestCount;
   const result = await run();
   return [kube.requestCount - before, result];
+}
+
+function notUnchanged(result: { resources: { action: string; name: string }[] }): string[] {
+  return result.resources.filter((r) => r.action !== 'unchanged').map((r) => `${r.action} ${r.name}`);
 }
 
 describe('request cost', () => {
@@ -34,19 +56,7 @@ describe('request cost', () => {
     expect(largeResult.resources.every((r) => r.action === 'unchanged')).toBe(true);
     expect(largeResult.resources).toHaveLength(62);
     expect(largeCost).toBe(smallCost);
-    // Discovery of v1 and apps/v1, then one LIST each for Namespaces, ConfigMaps and Deployments.
-    expect(largeCost).toBe(5);
-  });
-
-  it('dry-runs each object once on a new revision and writes none that is unchanged', async () => {
-    const kube = adminClient();
-    const app = appRunner(kube, { app: 'eff-newrev', defaultNamespace: 'eff-newrev' });
-    const desired = appOf('eff-newrev', 20);
-    await app.run(desired, 'rev1');
-    const [cost, result] = await requestsOf(kube, () => app.run(desired, 'rev2'));
-    expect(result.resources.every((r) => r.action === 'unchanged')).toBe(true);
-    // 2 discovery + 3 LISTs + one dry-run PATCH per object (22).
-    expect(cost).toBe(5 + 22);
+    expect(largeCost).toBe(PER_KIND_COST);
   });
 
   it('checks only the objects whose resourceVersion moved on a same-revision run', async () => {
@@ -66,7 +76,156 @@ describe('request cost', () => {
     expect(
       result.resources.filter((r) => r.action !== 'unchanged').map((r) => `${r.action} ${r.name}`),
     ).toEqual(['configured cm-3']);
-    // 5 as a no-op, plus a dry-run and an apply for the one moved object.
-    expect(cost).toBe(5 + 2);
+    // A no-op, plus a dry-run and an apply for the one moved object.
+    expect(cost).toBe(PER_KIND_COST + 2);
+  });
+
+  it('costs the per-kind LISTs plus a dry-run and an apply on a new revision that changes one object, whatever the number of objects', async () => {
+    const kube = adminClient();
+    const costs: number[] = [];
+    for (const [ns, size] of [
+      ['eff-rev-small', 5],
+      ['eff-rev-large', 60],
+    ] as const) {
+      const app = appRunner(kube, { app: ns, defaultNamespace: ns });
+      await app.run(appOf(ns, size), 'rev1');
+      const [cost, result] = await requestsOf(kube, () => app.run(appOf(ns, size, 'v2', [2]), 'rev2'));
+      expect(result.outcome).toBe('Synced');
+      expect(result.resources).toHaveLength(size + 2);
+      expect(notUnchanged(result)).toEqual(['configured cm-2']);
+      expect(actionOf(result, 'ConfigMap', 'cm-2')?.diff).toMatch(/-\s+version: v1\n\+\s+version: v2/);
+      expect((await kubectlGet(cp.kubeconfig, 'configmap', 'cm-2', ns))?.data.version).toBe('v2');
+      costs.push(cost);
+    }
+    expect(costs).toEqual([PER_KIND_COST + 2, PER_KIND_COST + 2]);
+  });
+
+  it('costs only the per-kind LISTs on a new revision that changes nothing', async () => {
+    const kube = adminClient();
+    const app = appRunner(kube, { app: 'eff-newrev', defaultNamespace: 'eff-newrev' });
+    const desired = appOf('eff-newrev', 20);
+    await app.run(desired, 'rev1');
+    const [cost, result] = await requestsOf(kube, () => app.run(desired, 'rev2'));
+    expect(result.resources.every((r) => r.action === 'unchanged')).toBe(true);
+    expect(result.state.revision).toBe('rev2');
+    expect(cost).toBe(PER_KIND_COST);
+  });
+
+  it('still detects and heals a hand-edited object on a new revision that changed another one', async () => {
+    const NS = 'eff-edited';
+    const kube = adminClient();
+    const app = appRunner(kube, { app: NS, defaultNamespace: NS });
+    await app.run(appOf(NS, 20), 'rev1');
+    await kubectl(
+      cp.kubeconfig,
+      'patch',
+      'configmap',
+      'cm-3',
+      '-n',
+      NS,
+      '-p',
+      '{"data":{"version":"by hand"}}',
+    );
+    await kubectl(cp.kubeconfig, 'scale', 'deployment', 'web', '-n', NS, '--replicas=4');
+
+    const [cost, result] = await requestsOf(kube, () => app.run(appOf(NS, 20, 'v2', [7]), 'rev2'));
+    expect(result.outcome).toBe('Synced');
+    expect(notUnchanged(result).sort()).toEqual(['configured cm-3', 'configured cm-7', 'configured web']);
+    expect(actionOf(result, 'ConfigMap', 'cm-3')).toMatchObject({
+      diff: expect.stringMatching(/-\s+version: by hand\n\+\s+version: v1/),
+      message: expect.stringContaining('kubectl'),
+    });
+    // A dry-run and an apply for each of the three.
+    expect(cost).toBe(PER_KIND_COST + 3 * 2);
+    expect((await kubectlGet(cp.kubeconfig, 'configmap', 'cm-3', NS))?.data.version).toBe('v1');
+    expect((await kubectlGet(cp.kubeconfig, 'deployment', 'web', NS))?.spec.replicas).toBe(1);
+  });
+
+  it('reports a hand-edited object as drifted on the same revision after a new revision skipped the unchanged ones', async () => {
+    const NS = 'eff-drift-after';
+    const kube = adminClient();
+    const app = appRunner(kube, { app: NS, defaultNamespace: NS });
+    await app.run(appOf(NS, 10), 'rev1');
+    await app.run(appOf(NS, 10, 'v2', [1]), 'rev2');
+    await kubectl(
+      cp.kubeconfig,
+      'patch',
+      'configmap',
+      'cm-5',
+      '-n',
+      NS,
+      '-p',
+      '{"data":{"version":"by hand"}}',
+    );
+
+    const result = await app.run(appOf(NS, 10, 'v2', [1]), 'rev2');
+    expect(result.outcome).toBe('OutOfSync');
+    expect(notUnchanged(result)).toEqual(['drifted cm-5']);
+    expect((await kubectlGet(cp.kubeconfig, 'configmap', 'cm-5', NS))?.data.version).toBe('by hand');
+    // Reported again next time: a drifted object gets no new inventory entry.
+    expect(notUnchanged(await app.run(appOf(NS, 10, 'v2', [1]), 'rev2'))).toEqual(['drifted cm-5']);
+  });
+});
+
+describe('inventory digests', () => {
+  it('falls back to a dry-run per object on a new revision when the stored state has no digests, then records them', async () => {
+    const NS = 'eff-legacy';
+    const kube = adminClient();
+    const app = appRunner(kube, { app: NS, defaultNamespace: NS });
+    const desired = appOf(NS, 20);
+    await app.run(desired, 'rev1');
+    // State as written before digests existed.
+    app.state = {
+      ...app.state,
+      inventory: app.state.inventory.map(({ digest: _digest, ...entry }) => entry),
+    };
+    const [sameCost, same] = await requestsOf(kube, () => app.run(desired, 'rev1'));
+    expect(same.resources.every((r) => r.action === 'unchanged')).toBe(true);
+    expect(sameCost).toBe(PER_KIND_COST);
+    expect(same.state.inventory.some((e) => e.digest !== undefined)).toBe(false);
+
+    const [newCost, next] = await requestsOf(kube, () => app.run(desired, 'rev2'));
+    expect(next.resources.every((r) => r.action === 'unchanged')).toBe(true);
+    // One dry-run per object (22), none written.
+    expect(newCost).toBe(PER_KIND_COST + 22);
+    expect(next.state.inventory.every((e) => e.digest?.startsWith('sha256:'))).toBe(true);
+    const [laterCost] = await requestsOf(kube, () => app.run(desired, 'rev3'));
+    expect(laterCost).toBe(PER_KIND_COST);
+  });
+
+  it('keeps the previous digest of an object whose apply failed, so the next run tries it again', async () => {
+    const NS = 'eff-failed';
+    const kube = adminClient();
+    const app = appRunner(kube, { app: NS, defaultNamespace: NS });
+    await app.run(appOf(NS, 5), 'rev1');
+    const before = app.state.inventory.find((e) => e.kind === 'Deployment');
+    // The selector change is immutable: the Deployment fails, the changed ConfigMap applies.
+    const desired = appOf(NS, 5, 'v2', [0]).map((d) =>
+      d.object.kind === 'Deployment' ? { ...d, object: deployment('web', NS, { app: 'renamed' }) } : d,
+    );
+
+    const failed = await app.run(desired, 'rev2');
+    expect(failed.outcome).toBe('Failed');
+    expect(notUnchanged(failed).sort()).toEqual(['configured cm-0', 'failed web']);
+    expect(failed.state.inventory.find((e) => e.kind === 'Deployment')).toEqual(before);
+
+    const again = await app.run(desired, 'rev2');
+    expect(notUnchanged(again)).toEqual(['failed web']);
+    expect(actionOf(again, 'Deployment', 'web')?.message).toMatch(/immutable/);
+  });
+
+  it('leaves the state untouched on a dry run of a new revision', async () => {
+    const NS = 'eff-dryrun';
+    const kube = adminClient();
+    const app = appRunner(kube, { app: NS, defaultNamespace: NS });
+    await app.run(appOf(NS, 5), 'rev1');
+    const before = app.state;
+    const changed = appOf(NS, 5, 'v2', [4]);
+
+    const planned = await app.run(changed, 'rev2', { dryRun: true });
+    expect(notUnchanged(planned)).toEqual(['configured cm-4']);
+    expect(planned.state).toBe(before);
+    expect((await kubectlGet(cp.kubeconfig, 'configmap', 'cm-4', NS))?.data.version).toBe('v1');
+    expect(notUnchanged(await app.run(changed, 'rev2'))).toEqual(['configured cm-4']);
   });
 });
