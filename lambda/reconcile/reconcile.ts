@@ -10,7 +10,7 @@ import { createDiscovery, type ResourceInfo } from '../cluster/discovery.ts';
 import type { KubeClient } from '../cluster/kube-client.ts';
 import { isCrd, kindsDefinedBy, waitEstablished } from './crds.ts';
 import { type HealthTarget, waitForHealth, worstHealth } from './health.ts';
-import { listOwned } from './live.ts';
+import { listMissing, listOwned } from './live.ts';
 import { pruneOrphans } from './prune.ts';
 import { describeRef, refKey, toRef } from './refs.ts';
 import { DEFINITIONS_STAGE, isNamespace } from './stages.ts';
@@ -89,6 +89,11 @@ export async function reconcile(input: ReconcileInput): Promise<ReconcileResult>
       if (info) kinds.push(info);
     }
     const live = await listOwned(kube, kinds, options.app);
+    await listMissing(
+      kube,
+      live,
+      objects.filter((o) => !o.awaitsCrd),
+    );
     const sameRevision = state.revision !== undefined && state.revision === options.revision;
     const ctx: SyncContext = { kube, options, sameRevision, live, inventory, pendingNamespaces: new Set() };
     const limit = pLimit(options.concurrency ?? 8);

@@ -8,7 +8,7 @@ import type { KubeClient } from '../cluster/kube-client.ts';
 import { applyObject } from './apply.ts';
 import { renderDiff } from './diff.ts';
 import { digestOf } from './digest.ts';
-import { getObject, type LiveIndex } from './live.ts';
+import { getObject, type LiveIndex, scopeKey } from './live.ts';
 import { describeTaken, ownerApp, takenFields } from './ownership.ts';
 import { pendingCreateDiff, planObject } from './plan.ts';
 import { describeRef, toRef } from './refs.ts';
@@ -71,7 +71,7 @@ export async function syncObject(ctx: SyncContext, object: PlannedObject): Promi
       return { result: { ...base, action: 'unchanged' }, entry: entryFor(live, false), live };
     }
   }
-  if (!live) {
+  if (!live && !ctx.live.complete.has(scopeKey(object.info, object.ref.namespace))) {
     const got = await getObject(ctx.kube, object.info, object.ref);
     if (!got.ok) return { result: { ...base, action: 'failed', message: got.message } };
     live = got.object;

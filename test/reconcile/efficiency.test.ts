@@ -228,4 +228,41 @@ describe('inventory digests', () => {
     expect((await kubectlGet(cp.kubeconfig, 'configmap', 'cm-4', NS))?.data.version).toBe('v1');
     expect(notUnchanged(await app.run(changed, 'rev2'))).toEqual(['configured cm-4']);
   });
+
+  it('reads a first sync by collection, not by a GET per new object: about one request per object', async () => {
+    const kube = adminClient();
+    const small = appRunner(kube, { app: 'eff-cold-small', defaultNamespace: 'eff-cold-small' });
+    const large = appRunner(kube, { app: 'eff-cold-large', defaultNamespace: 'eff-cold-large' });
+    const [smallCost, smallResult] = await requestsOf(kube, () =>
+      small.run(appOf('eff-cold-small', 10), 'rev1'),
+    );
+    const [largeCost, largeResult] = await requestsOf(kube, () =>
+      large.run(appOf('eff-cold-large', 60), 'rev1'),
+    );
+    expect(smallResult.resources.every((r) => r.action === 'created')).toBe(true);
+    expect(largeResult.resources.every((r) => r.action === 'created')).toBe(true);
+    // 50 more ConfigMaps cost 50 more applies and nothing else.
+    expect(largeCost - smallCost).toBe(50);
+  });
+
+  it("still refuses another app's object when its collection was read whole", async () => {
+    const kube = adminClient();
+    const other = appRunner(kube, { app: 'eff-other', defaultNamespace: 'eff-shared' });
+    await other.run(
+      manifests(namespace('eff-shared'), configMap('cm-0', 'eff-shared', { owner: 'other' })),
+      'o1',
+    );
+    const mine = appRunner(kube, { app: 'eff-mine', defaultNamespace: 'eff-shared' });
+    const result = await mine.run(
+      manifests(
+        ...Array.from({ length: 6 }, (_, i) => configMap(`cm-${i}`, 'eff-shared', { owner: 'mine' })),
+      ),
+      'm1',
+    );
+    expect(actionOf(result, 'ConfigMap', 'cm-0')).toMatchObject({ action: 'failed' });
+    expect(actionOf(result, 'ConfigMap', 'cm-0')?.message).toMatch(/owned by app "eff-other"/);
+    expect(notUnchanged(result).filter((r) => r.startsWith('created'))).toHaveLength(5);
+    const live = await kubectlGet(cp.kubeconfig, 'configmap', 'cm-0', 'eff-shared');
+    expect(live?.data).toEqual({ owner: 'other' });
+  });
 });
