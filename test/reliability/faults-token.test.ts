@@ -4,9 +4,9 @@
  * the verifier and the run, and moves 30 s with every request, so one sync lasts longer than
  * several token lifetimes (15 min).
  *
- *   token expiring mid-run -> run Synced (42 min by its clock, 85 requests); a new token every
- *                             10 min, each accepted, none used past its 15 min; the first token
- *                             would be refused by the end
+ *   token expiring mid-run -> run Synced (over 30 min by its clock); a new token every 10 min,
+ *                             each accepted, none used past its 15 min; the first token would be
+ *                             refused by the end
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -29,6 +29,8 @@ import { appManifests, expectedConfigMaps, observedConfigMaps, range } from './f
 
 /** Small enough that 8 requests in flight (the engine's concurrency) plus the 10 min refresh stay under 15 min. */
 const STEP_MS = 30_000;
+/** Each needs at least one request (its apply), so the run lasts at least OBJECTS * STEP_MS = 35 min. */
+const OBJECTS = 70;
 const eksMock = mockClient(EKSClient);
 
 let eks: EksControlPlane;
@@ -82,7 +84,7 @@ describe('an EKS token expiring mid-run', () => {
   it('keeps the run authenticated with fresh tokens until it is Synced', async () => {
     const app = 'faults-token';
     const repo = await git.createRepo(app);
-    const revision = await repo.commit(appManifests(app, range(0, 40), 'v1'));
+    const revision = await repo.commit(appManifests(app, range(0, OBJECTS), 'v1'));
     const reviewsBefore = eks.verifier.reviews.length;
     const started = clock;
 
@@ -104,7 +106,7 @@ describe('an EKS token expiring mid-run', () => {
       },
     );
 
-    expect(run.record).toMatchObject({ app, revision, outcome: 'Synced', counts: { created: 41 } });
+    expect(run.record).toMatchObject({ app, revision, outcome: 'Synced', counts: { created: OBJECTS + 1 } });
     // The run outlived a token by far.
     expect(clock - started).toBeGreaterThan(2 * TOKEN_LIFETIME_MS);
     expect(run.record.durationMs).toBe(clock - started);
@@ -125,7 +127,9 @@ describe('an EKS token expiring mid-run', () => {
       /expired/,
     );
 
-    expect(await observedConfigMaps(eks.cp.kubeconfig, app)).toEqual(expectedConfigMaps(range(0, 40), 'v1'));
+    expect(await observedConfigMaps(eks.cp.kubeconfig, app)).toEqual(
+      expectedConfigMaps(range(0, OBJECTS), 'v1'),
+    );
     expect((await store.listRuns({ app })).map((r) => [r.runId, r.outcome])).toEqual([
       [run.record.runId, 'Synced'],
     ]);
