@@ -17,7 +17,11 @@ export interface ManifestLimits {
   maxTotalBytes: number;
   /** Most objects in one load, after `kind: List` expansion. @default 10000 */
   maxObjects: number;
-  /** YAML alias resolutions allowed per document (the `yaml` package's `maxAliasCount`). @default 100 */
+  /**
+   * YAML alias resolutions allowed per document (the `yaml` package's `maxAliasCount`). A document
+   * that uses aliases also counts its expanded size against `maxFileBytes` and `maxTotalBytes`.
+   * @default 100
+   */
   maxAliasCount: number;
 }
 
@@ -79,7 +83,9 @@ export function parseManifests(files: ManifestFile[], limits?: Partial<ManifestL
         `${file.path}: manifests add up to more than the limit of ${bounds.maxTotalBytes} bytes (maxTotalBytes)`,
       );
     }
-    for (const desired of parseFile(file.path, decode(file), bounds)) {
+    const parsed = parseFile(file.path, decode(file), bounds, bounds.maxTotalBytes - totalBytes);
+    totalBytes += parsed.expandedBytes;
+    for (const desired of parsed.objects) {
       const id = objectId(desired.object);
       const where = `${desired.origin.file} document ${desired.origin.document}`;
       const first = seen.get(id);
@@ -113,7 +119,16 @@ function decode(file: ManifestFile): string {
   }
 }
 
-function parseFile(file: string, text: string, limits: ManifestLimits): DesiredObject[] {
+/**
+ * Parses one file. `remainingBytes` is what is left of `maxTotalBytes`; documents that use aliases
+ * spend it by their expanded size, returned as `expandedBytes`.
+ */
+function parseFile(
+  file: string,
+  text: string,
+  limits: ManifestLimits,
+  remainingBytes: number,
+): { objects: DesiredObject[]; expandedBytes: number } {
   const lineCounter = new LineCounter();
   // uniqueKeys: a duplicate key silently overrides in most parsers; here it is an error.
   // merge: `<<` merge keys are YAML 1.1, which Kubernetes' own parser accepts.
@@ -128,6 +143,7 @@ function parseFile(file: string, text: string, limits: ManifestLimits): DesiredO
     return ` (line ${lineCounter.linePos(node.range[0]).line})`;
   };
   const objects: DesiredObject[] = [];
+  let expandedBytes = 0;
   documents.forEach((doc, document) => {
     const where = `${file} document ${document}`;
     const problem = doc.errors[0];
@@ -137,8 +153,14 @@ function parseFile(file: string, text: string, limits: ManifestLimits): DesiredO
     }
     if (doc.contents === null) return;
     let value: unknown;
+    let aliased = false;
     try {
-      value = doc.toJS({ maxAliasCount: limits.maxAliasCount });
+      value = doc.toJS({
+        maxAliasCount: limits.maxAliasCount,
+        onAnchor: (_value, count) => {
+          if (count > 0) aliased = true;
+        },
+      });
     } catch (error) {
       // yaml throws a ReferenceError when alias expansion passes maxAliasCount (billion laughs).
       const reason =
@@ -148,6 +170,20 @@ function parseFile(file: string, text: string, limits: ManifestLimits): DesiredO
       throw new SourceError(`${where}${lineOf(doc.contents)}: ${reason}`);
     }
     if (value === null || value === undefined) return;
+    if (aliased) {
+      // maxAliasCount bounds how often anchors are used, not what they weigh: 100 aliases of a
+      // 4 MB anchor are a 400 MB apply body. Measure the expansion, within the byte limits.
+      const cap = Math.min(limits.maxFileBytes, remainingBytes - expandedBytes);
+      const size = expandedSize(value, cap);
+      if (size > cap) {
+        throw new SourceError(
+          cap === limits.maxFileBytes
+            ? `${where}${lineOf(doc.contents)}: YAML aliases expand the document to more than the limit of ${limits.maxFileBytes} bytes per file (maxFileBytes)`
+            : `${where}${lineOf(doc.contents)}: YAML aliases expand the manifests to more than the limit of ${limits.maxTotalBytes} bytes (maxTotalBytes)`,
+        );
+      }
+      expandedBytes += size;
+    }
     const origin = { file, document };
     if (isPlainObject(value) && value.kind === 'List' && 'items' in value) {
       if (!Array.isArray(value.items))
@@ -160,7 +196,33 @@ function parseFile(file: string, text: string, limits: ManifestLimits): DesiredO
     }
     objects.push({ object: validate(value, `${where}${lineOf(doc.contents)}`), origin });
   });
-  return objects;
+  return { objects, expandedBytes };
+}
+
+/**
+ * The size of `value` written out (string and key characters, one per other node), counting a
+ * shared (aliased) node every time it appears. Stops as soon as it passes `cap`, so measuring a
+ * bomb costs about `cap` steps, not its expansion; iterative, so deep nesting cannot overflow.
+ */
+function expandedSize(value: unknown, cap: number): number {
+  let size = 0;
+  const pending: unknown[] = [value];
+  while (pending.length > 0 && size <= cap) {
+    const node = pending.pop();
+    if (typeof node === 'string') size += node.length + 1;
+    else if (Array.isArray(node)) {
+      size += node.length + 1;
+      if (size <= cap) for (const item of node) pending.push(item);
+    } else if (node !== null && typeof node === 'object') {
+      const entries = Object.entries(node);
+      size += entries.length + 1;
+      for (const [key, item] of entries) {
+        size += key.length;
+        pending.push(item);
+      }
+    } else size += String(node).length + 1;
+  }
+  return size;
 }
 
 function validate(value: unknown, where: string): KubeObject {
