@@ -194,35 +194,14 @@ async function writeTree(dir: string, files: Record<string, string | null>) {
 
 async function writeRepo(dir: string, files: Record<string, string>) {
   await exec('git', ['init', '--quiet', '--initial-branch=main', dir]);
-  await writeTree(dir, files);
-  await exec('git', ['-C', dir, 'add', '-A']);
-  await exec('git', [
-    '-C',
-    dir,
-    '-c',
-    'user.name=bench',
-    '-c',
-    'user.email=bench@driftless.dev',
-    'commit',
-    '-qm',
-    'app',
-  ]);
+  await commit(dir, files, 'app');
 }
 
-async function commit(dir: string, files: Record<string, string | null>) {
+async function commit(dir: string, files: Record<string, string | null>, message = 'change') {
   await writeTree(dir, files);
   await exec('git', ['-C', dir, 'add', '-A']);
-  await exec('git', [
-    '-C',
-    dir,
-    '-c',
-    'user.name=bench',
-    '-c',
-    'user.email=bench@driftless.dev',
-    'commit',
-    '-qm',
-    'change',
-  ]);
+  const author = ['-c', 'user.name=bench', '-c', 'user.email=bench@driftless.dev'];
+  await exec('git', ['-C', dir, ...author, 'commit', '-qm', message]);
 }
 
 /** The Lambda bundle as `NodejsFunction` builds it (AWS SDK v3 external, as the runtime provides it) and fully bundled. */

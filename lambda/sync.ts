@@ -136,7 +136,7 @@ export async function runSync(input: SyncInput, deps: SyncDeps): Promise<SyncRun
     counts: {},
   };
 
-  if (!dryRun && !(await store.acquireLease(input.app, runId, leaseTtlMs, started))) {
+  if (!dryRun && !(await takeLease(store, input.app, runId, leaseTtlMs, started))) {
     const skipped = finish(base, now(), {
       outcome: 'Skipped',
       error: `another sync of app "${input.app}" holds the lease; skipped`,
@@ -224,9 +224,12 @@ async function syncSteps(
       try {
         await deps.store.putState(input.app, result.state, stored?.version ?? 0);
       } catch (error) {
-        // The cluster was changed but the inventory is not stored: say so, the next run repairs it.
-        if (!(error instanceof StateConflictError)) throw error;
-        stateError = `state not stored (another writer changed it): ${error.message}`;
+        // The cluster was changed but the inventory is not stored: keep what the run did in the
+        // record and say so; the next run repairs the state from the labelled objects it lists.
+        stateError =
+          error instanceof StateConflictError
+            ? `state not stored (another writer changed it): ${error.message}`
+            : `state not stored (history store failed): ${errorMessage(error)}`;
       }
     }
     const finished = finish(base, now(), {
@@ -275,6 +278,18 @@ async function record(
     });
     throw new HistoryWriteError(
       `history store failed while recording run ${syncRecord.runId} of app "${syncRecord.app}" (${syncRecord.outcome}): ${errorMessage(error)}`,
+      { cause: error },
+    );
+  }
+}
+
+/** Takes the app's lease; a store that cannot be reached fails the invocation with a message naming it. */
+async function takeLease(store: HistoryStore, app: string, runId: string, ttlMs: number, now: number) {
+  try {
+    return await store.acquireLease(app, runId, ttlMs, now);
+  } catch (error) {
+    throw new HistoryWriteError(
+      `history store failed while taking the lease of app "${app}" (nothing was synced): ${errorMessage(error)}`,
       { cause: error },
     );
   }

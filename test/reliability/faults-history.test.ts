@@ -133,7 +133,11 @@ describe('DynamoDB unreachable when an invocation starts', () => {
     const repoUrl = await newApp(app, 3);
     const closed = `http://127.0.0.1:${await freePort()}`;
 
-    await expect(handlerFor(app, repoUrl, closed)({ app })).rejects.toThrow(/ECONNREFUSED/);
+    await expect(handlerFor(app, repoUrl, closed)({ app })).rejects.toThrow(
+      new RegExp(
+        `history store failed while taking the lease of app "${app}" \\(nothing was synced\\): .*ECONNREFUSED`,
+      ),
+    );
     expect(await kubectlGet(cp.kubeconfig, 'namespace', app)).toBeUndefined();
     expect(await observedConfigMaps(cp.kubeconfig, app)).toEqual(new Map());
 
@@ -212,6 +216,43 @@ describe('DynamoDB lost after the cluster work and the state, before the record 
     } finally {
       await store.close();
     }
+  });
+});
+
+describe('DynamoDB lost after the cluster work, before the state is written', () => {
+  it('keeps every object of the run in the logged record, fails the invocation, and the next run converges', async () => {
+    const app = 'faults-dynamo-state';
+    const repoUrl = await newApp(app, 5);
+    const relayed = `http://127.0.0.1:${relay.port}`;
+    const cutting = (store: HistoryStore): HistoryStore => ({
+      ...bind(store),
+      putState: (...args) => {
+        relay.cut();
+        return store.putState(...args);
+      },
+    });
+
+    const failure = await handlerFor(app, repoUrl, relayed, { wrapStore: cutting })({ app }).then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+    expect(failure).toBeInstanceOf(HistoryWriteError);
+    expect(await observedConfigMaps(cp.kubeconfig, app)).toEqual(expectedConfigMaps(range(0, 5), 'v1'));
+    const lost = logLines().filter(
+      (line) => line.message === 'sync result not recorded: history store failed' && line.app === app,
+    );
+    expect(lost).toHaveLength(1);
+    const record = lost[0]?.record as { outcome: string; error: string; counts: Record<string, number> };
+    expect(record.outcome).toBe('Failed');
+    expect(record.error).toMatch(/^state not stored \(history store failed\): /);
+    // What the run did to the cluster is in the line, not lost with the state.
+    expect(record.counts).toEqual({ created: 6 });
+
+    relay.restore();
+    const later = () => Date.now() + LEASE_TTL_MS;
+    const next = await handlerFor(app, repoUrl, dynamo.endpoint, { now: later })({ app });
+    expect(next).toMatchObject({ outcome: 'Synced', counts: { unchanged: 6 } });
+    expect(await observedConfigMaps(cp.kubeconfig, app)).toEqual(expectedConfigMaps(range(0, 5), 'v1'));
   });
 });
 
