@@ -27,6 +27,7 @@ import type {
   ReconcileResult,
   SyncResult,
 } from './reconcile/types.ts';
+import { redactCredentialsIn } from './source/errors.ts';
 
 /** Where the manifests come from (the shape `loadSource` takes). */
 export interface SourceSettings {
@@ -183,7 +184,7 @@ async function syncSteps(
   try {
     logger.info('fetching source', {
       app: input.app,
-      repo: redactUrlCredentials(input.source.repo),
+      repo: redactCredentialsIn(input.source.repo),
       ref: input.source.ref,
     });
     const source = await deps.loadSource(input.source);
@@ -241,7 +242,7 @@ async function syncSteps(
     });
     return { record: finished, previousRevision };
   } catch (error) {
-    const message = `${step}: ${redactUrlCredentials(errorMessage(error))}`;
+    const message = `${step}: ${redactCredentialsIn(errorMessage(error))}`;
     logger.error('sync failed', { app: input.app, step, error: message });
     return { record: finish(base, now(), { revision, outcome: 'Failed', error: message }), previousRevision };
   }
@@ -341,10 +342,6 @@ export function describeTarget(target: ClusterTarget): string {
 }
 
 /** Removes credentials written into a URL (`https://user:token@host`) from a message. */
-function redactUrlCredentials(text: string): string {
-  return text.replace(/(\b[a-z][a-z0-9+.-]*:\/\/)[^/\s@]+@/gi, '$1***@');
-}
-
 function joinErrors(...errors: (string | undefined)[]): string | undefined {
   const present = errors.filter((error): error is string => Boolean(error));
   return present.length ? present.join('; ') : undefined;

@@ -8,7 +8,8 @@ export class SourceError extends Error {
 
 /**
  * Returns `url` without user info (`https://user:token@host/x` -> `https://host/x`), for every
- * message and log line. Anything that does not parse as a URL (a local path) is returned as is.
+ * message and log line. A local path is returned as is; anything else that does not parse as a
+ * URL gets `redactCredentialsIn`.
  */
 export function redactUrl(url: string): string {
   try {
@@ -18,6 +19,14 @@ export function redactUrl(url: string): string {
     parsed.password = '';
     return parsed.toString();
   } catch {
-    return url;
+    return redactCredentialsIn(url);
   }
+}
+
+/**
+ * Masks the `user:password@` part of every URL in free text (log lines, error messages). Greedy
+ * up to the last `@` of the token, so a password holding an unencoded `@` or `/` is masked whole.
+ */
+export function redactCredentialsIn(text: string): string {
+  return text.replace(/(\b[a-z][a-z0-9+.-]*:\/\/)\S*@/gi, '$1***@');
 }

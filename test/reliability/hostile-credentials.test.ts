@@ -155,6 +155,22 @@ describe('credentials embedded in the repo URL', () => {
     expectNoPasswordIn(cache, 'the clone cache');
   });
 
+  it('mask a password written with an unencoded @ or / in every log line and error', async () => {
+    // Not valid URL syntax, but users paste such URLs: the greedy masking must hide all of it.
+    const unencoded = ['at@sign-hostile-3d2a', 'sl/ash-hostile-5b7c'];
+    for (const password of unencoded) {
+      const done = await sync({
+        app: 'hc-app',
+        source: { repo: repo.url.replace('http://', `http://${USER}:${password}@`) },
+      });
+      const everything = [done.logs.text(), JSON.stringify(done.run.result), JSON.stringify(done.run.record)];
+      for (const text of everything) {
+        expect(text.includes(password.slice(-10)), `"${password}" leaked: ${text.slice(0, 300)}`).toBe(false);
+      }
+      expect(done.logs.text()).toContain('***@');
+    }
+  });
+
   it('through the CLI sync and history print no password on stdout or stderr', async () => {
     const historySpec = `sqlite:${join(workDir, 'cli', 'history.db')}`;
     const env = { DRIFTLESS_DEBUG: '1', DRIFTLESS_CACHE_DIR: join(workDir, 'cli-cache') };
