@@ -6,7 +6,7 @@
 import { type Discovery, type ResourceInfo, splitApiVersion } from '../cluster/discovery.ts';
 import { isCrd, kindsDefinedBy } from './crds.ts';
 import { withAppLabel } from './ownership.ts';
-import { describeRef, refKey } from './refs.ts';
+import { describeRef, identityKey, refKey } from './refs.ts';
 import { stageOf } from './stages.ts';
 import { APP_LABEL, type DesiredObject, type KubeObject, type ObjectRef } from './types.ts';
 
@@ -79,12 +79,12 @@ export async function validateDesired(
     const ref: ObjectRef = { apiVersion: object.apiVersion, kind: object.kind, name: object.metadata.name };
     if (info.namespaced) ref.namespace = body.metadata.namespace;
     const key = refKey(ref);
-    const first = seen.get(key);
+    const first = seen.get(identityKey(ref));
     if (first) {
       errors.push(`${where(origin)}: duplicate ${describeRef(ref)}, already defined in ${where(first)}`);
       continue;
     }
-    seen.set(key, origin);
+    seen.set(identityKey(ref), origin);
     objects.push({ ref, key, body, info, stage: stageOf(ref.apiVersion, ref.kind), awaitsCrd, origin });
   }
   return errors.length > 0 ? { ok: false, errors } : { ok: true, objects };

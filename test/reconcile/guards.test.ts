@@ -69,6 +69,32 @@ describe('validation before any write', () => {
     expect(await kubectlGet(cp.kubeconfig, 'namespace', NS)).toBeUndefined();
   });
 
+  it('rejects one object declared through two API groups (extensions and networking.k8s.io Ingress) as a duplicate', async () => {
+    const NS = 'guard-alias';
+    const ingress = (apiVersion: string) => ({
+      apiVersion,
+      kind: 'Ingress',
+      metadata: { name: 'web', namespace: NS },
+      spec: { rules: [{ host: 'web.example' }] },
+    });
+    const result = await reconcile({
+      kube,
+      options: { app: 'guard-alias', revision: 'rev1', defaultNamespace: NS },
+      state: { inventory: [] },
+      desired: [
+        { object: namespace(NS), origin: { file: 'ns.yaml', document: 0 } },
+        { object: ingress('networking.k8s.io/v1'), origin: { file: 'a.yaml', document: 0 } },
+        { object: ingress('extensions/v1beta1'), origin: { file: 'b.yaml', document: 0 } },
+      ],
+    });
+    expect(result.outcome).toBe('Failed');
+    expect(result.error).toContain(
+      'b.yaml (document 0): duplicate Ingress guard-alias/web, already defined in a.yaml (document 0)',
+    );
+    expect(result.resources).toEqual([]);
+    expect(await kubectlGet(cp.kubeconfig, 'namespace', NS)).toBeUndefined();
+  });
+
   it('rejects an app name that cannot be a label value before any write', async () => {
     const result = await reconcile({
       kube,
