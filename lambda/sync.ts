@@ -242,6 +242,8 @@ async function syncSteps(
     });
     return { record: finished, previousRevision };
   } catch (error) {
+    // A source error names the commit whose manifests were refused, once it was resolved.
+    revision ||= (error as { revision?: string }).revision ?? '';
     const message = `${step}: ${redactCredentialsIn(errorMessage(error))}`;
     logger.error('sync failed', { app: input.app, step, error: message });
     return { record: finish(base, now(), { revision, outcome: 'Failed', error: message }), previousRevision };

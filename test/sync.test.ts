@@ -213,7 +213,8 @@ describe.each(['sqlite', 'dynamodb'] as const)('runSync with the %s history stor
     const run = await runSync(input(app, repo), deps());
     expect(run.record.outcome).toBe('Failed');
     expect(run.record.error).toMatch(/broken\.yaml/);
-    expect((await store.listRuns({ app }))[0]).toMatchObject({ outcome: 'Failed' });
+    // The history names the commit whose manifests were refused.
+    expect((await store.listRuns({ app }))[0]).toMatchObject({ outcome: 'Failed', revision });
     expect(await kubectlGet(cp.kubeconfig, 'namespace', namespace)).toBeUndefined();
     expect(revision).toMatch(/^[0-9a-f]{40}$/);
   });

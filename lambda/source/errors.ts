@@ -4,6 +4,18 @@
  */
 export class SourceError extends Error {
   override name = 'SourceError';
+  /** The commit whose manifests were refused, once it is known, so the history can name it. */
+  revision?: string;
+}
+
+/** Tags a manifest error with the commit it came from (the run record names the refused revision). */
+export function atRevision<T>(revision: string, load: () => T): T {
+  try {
+    return load();
+  } catch (error) {
+    if (error instanceof SourceError) error.revision ??= revision;
+    throw error;
+  }
 }
 
 /**

@@ -149,7 +149,12 @@ function parseFile(
     const problem = doc.errors[0];
     if (problem) {
       const line = ` (line ${lineCounter.linePos(problem.pos[0]).line})`;
-      throw new SourceError(`${where}${line}: ${problem.message}`);
+      // The parser reports a stack overflow on deep nesting as RESOURCE_EXHAUSTION.
+      const reason =
+        problem.code === 'RESOURCE_EXHAUSTION'
+          ? 'nested too deeply to load (the parser ran out of stack)'
+          : problem.message;
+      throw new SourceError(`${where}${line}: ${reason}`);
     }
     if (doc.contents === null) return;
     let value: unknown;

@@ -15,7 +15,7 @@ import {
   withEntryLock,
 } from './cache.ts';
 import { resolveCredentials, scrubSecrets, splitUrlCredentials } from './credentials.ts';
-import { redactUrl, SourceError } from './errors.ts';
+import { atRevision, redactUrl, SourceError } from './errors.ts';
 import { createTransport } from './http-transport.ts';
 import { resolveLocalRevision } from './local.ts';
 import { type ManifestLimits, manifestLimits, parseManifests } from './manifests.ts';
@@ -121,7 +121,7 @@ async function loadLocal(
   try {
     const { gitdir, commit } = await resolveLocalRevision(settings.repo, settings.ref, cache);
     const files = await readManifestFiles({ gitdir, commit, path, limits, repo: settings.repo, cache });
-    const objects = parseManifests(files, limits);
+    const objects = atRevision(commit, () => parseManifests(files, limits));
     return { revision: commit, objects, fetched: false, requests: 0, bytes: 0, files: files.length };
   } catch (error) {
     if (error instanceof SourceError) throw error;
@@ -169,7 +169,7 @@ async function loadRemote(
       repo: url,
       cache,
     });
-    const objects = parseManifests(files, limits);
+    const objects = atRevision(revision.commit, () => parseManifests(files, limits));
     const { requests, bytes } = transport.stats;
     return {
       revision: revision.commit,
@@ -222,7 +222,11 @@ function toSourceError(
   fromUrl: boolean,
 ): SourceError {
   const scrub = (message: string) => scrubSecrets(message, credentials.secrets);
-  if (error instanceof SourceError) return new SourceError(scrub(error.message), { cause: error });
+  if (error instanceof SourceError) {
+    const scrubbed = new SourceError(scrub(error.message), { cause: error });
+    scrubbed.revision = error.revision;
+    return scrubbed;
+  }
   if (isHttpError(error)) {
     const { statusCode, statusMessage } = error.data;
     const status = `HTTP ${statusCode}${statusMessage ? ` ${statusMessage}` : ''}`;

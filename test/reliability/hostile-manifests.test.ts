@@ -11,7 +11,7 @@
  *   to more than the limit of 4194304 bytes per file (maxFileBytes)`
  * - 500 documents, each expanding within that -> Failed, `... expand the manifests to more than the
  *   limit of 33554432 bytes (maxTotalBytes)`
- * - 10,000 nested lists / maps   -> Failed, `deep.yaml document 0 (line 8, the nested value): Maximum call stack size exceeded`
+ * - 10,000 nested lists / maps   -> Failed, `deep.yaml document 0 (line 8): nested too deeply to load (the parser ran out of stack)`
  * - 50 MB file                   -> Failed, `big.yaml: 52428800 bytes, more than the limit of 4194304 bytes per file (maxFileBytes)`
  * - 20,000 tiny objects          -> Failed, `objects.yaml: more than the limit of 10000 objects (maxObjects)`
  * - 20,000 objects, limit raised -> a plan lists all 20,001 as `created`, writes nothing, the record holds them all
@@ -234,7 +234,7 @@ describe('deep nesting', () => {
       await expectRefused(
         target,
         hostile,
-        /^fetch source: deep\.yaml document 0 \(line 8\): Maximum call stack size exceeded$/,
+        /^fetch source: deep\.yaml document 0 \(line 8\): nested too deeply to load \(the parser ran out of stack\)$/,
       );
       await expectRecovery(target, { 'deep.yaml': null });
     },
