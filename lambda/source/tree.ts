@@ -6,9 +6,12 @@
 import * as fs from 'node:fs';
 import { posix } from 'node:path';
 import { readBlob, readTree, type TreeEntry } from 'isomorphic-git';
+import pLimit from 'p-limit';
 import { SourceError } from './errors.ts';
 import { isManifestPath, type ManifestFile, type ManifestLimits } from './manifests.ts';
 
+/** Blob reads in flight at once. */
+const READ_CONCURRENCY = 16;
 const MODE_TREE = '040000';
 const MODE_SYMLINK = '120000';
 const MODE_SUBMODULE = '160000';
@@ -67,24 +70,34 @@ export async function readManifestFiles(input: ReadFilesInput): Promise<Manifest
     throw new SourceError(`path "${root}" in ${at} is neither a folder nor a manifest file`);
   }
 
+  // Blobs are read a few at a time (a local repo keeps each as its own file), in order, and the
+  // byte limits still stop the read early: at most READ_CONCURRENCY files past the total limit.
   let total = 0;
-  const result: ManifestFile[] = [];
-  for (const file of files) {
-    const { blob } = await readBlob({ fs, gitdir, oid: file.oid, cache });
-    if (blob.byteLength > limits.maxFileBytes) {
-      throw new SourceError(
-        `${file.path}: ${blob.byteLength} bytes, more than the limit of ${limits.maxFileBytes} bytes per file (maxFileBytes)`,
-      );
-    }
-    total += blob.byteLength;
-    if (total > limits.maxTotalBytes) {
-      throw new SourceError(
-        `${file.path}: manifests add up to more than the limit of ${limits.maxTotalBytes} bytes (maxTotalBytes)`,
-      );
-    }
-    result.push({ path: file.path, content: blob });
+  const limit = pLimit(READ_CONCURRENCY);
+  const read = files.map((file) =>
+    limit(async (): Promise<ManifestFile> => {
+      const { blob } = await readBlob({ fs, gitdir, oid: file.oid, cache });
+      if (blob.byteLength > limits.maxFileBytes) {
+        throw new SourceError(
+          `${file.path}: ${blob.byteLength} bytes, more than the limit of ${limits.maxFileBytes} bytes per file (maxFileBytes)`,
+        );
+      }
+      total += blob.byteLength;
+      if (total > limits.maxTotalBytes) {
+        throw new SourceError(
+          `${file.path}: manifests add up to more than the limit of ${limits.maxTotalBytes} bytes (maxTotalBytes)`,
+        );
+      }
+      return { path: file.path, content: blob };
+    }),
+  );
+  try {
+    return await Promise.all(read);
+  } catch (error) {
+    // Files not started yet are dropped; reads in flight finish and are ignored.
+    limit.clearQueue();
+    throw error;
   }
-  return result;
 }
 
 async function collect(
