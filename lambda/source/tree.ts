@@ -70,34 +70,40 @@ export async function readManifestFiles(input: ReadFilesInput): Promise<Manifest
     throw new SourceError(`path "${root}" in ${at} is neither a folder nor a manifest file`);
   }
 
-  // Blobs are read a few at a time (a local repo keeps each as its own file), in order, and the
-  // byte limits still stop the read early: at most READ_CONCURRENCY files past the total limit.
-  let total = 0;
+  // Blobs are read a few at a time (a local repo keeps each as its own file); reading stops once
+  // the bytes read pass the total limit. The checks then run in file order, so the error names
+  // the same file as a one-at-a-time read would.
+  const blobs: (Uint8Array | undefined)[] = new Array(files.length);
+  let readBytes = 0;
   const limit = pLimit(READ_CONCURRENCY);
-  const read = files.map((file) =>
-    limit(async (): Promise<ManifestFile> => {
-      const { blob } = await readBlob({ fs, gitdir, oid: file.oid, cache });
-      if (blob.byteLength > limits.maxFileBytes) {
-        throw new SourceError(
-          `${file.path}: ${blob.byteLength} bytes, more than the limit of ${limits.maxFileBytes} bytes per file (maxFileBytes)`,
-        );
-      }
-      total += blob.byteLength;
-      if (total > limits.maxTotalBytes) {
-        throw new SourceError(
-          `${file.path}: manifests add up to more than the limit of ${limits.maxTotalBytes} bytes (maxTotalBytes)`,
-        );
-      }
-      return { path: file.path, content: blob };
-    }),
+  await Promise.all(
+    files.map((file, i) =>
+      limit(async () => {
+        if (readBytes > limits.maxTotalBytes) return;
+        const { blob } = await readBlob({ fs, gitdir, oid: file.oid, cache });
+        blobs[i] = blob;
+        readBytes += blob.byteLength;
+      }),
+    ),
   );
-  try {
-    return await Promise.all(read);
-  } catch (error) {
-    // Files not started yet are dropped; reads in flight finish and are ignored.
-    limit.clearQueue();
-    throw error;
-  }
+
+  let total = 0;
+  return files.map((file, i) => {
+    // A file left unread comes after files that already passed the total limit, which throws first.
+    const blob = blobs[i] as Uint8Array;
+    if (blob.byteLength > limits.maxFileBytes) {
+      throw new SourceError(
+        `${file.path}: ${blob.byteLength} bytes, more than the limit of ${limits.maxFileBytes} bytes per file (maxFileBytes)`,
+      );
+    }
+    total += blob.byteLength;
+    if (total > limits.maxTotalBytes) {
+      throw new SourceError(
+        `${file.path}: manifests add up to more than the limit of ${limits.maxTotalBytes} bytes (maxTotalBytes)`,
+      );
+    }
+    return { path: file.path, content: blob };
+  });
 }
 
 async function collect(
