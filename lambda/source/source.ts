@@ -18,6 +18,7 @@ import { resolveCredentials, scrubSecrets, splitUrlCredentials } from './credent
 import { atRevision, redactUrl, SourceError } from './errors.ts';
 import { createTransport } from './http-transport.ts';
 import { resolveLocalRevision } from './local.ts';
+import { cachedManifests } from './manifest-cache.ts';
 import { type ManifestLimits, manifestLimits, parseManifests } from './manifests.ts';
 import { fetchRevision } from './remote.ts';
 import { normalizeRepoPath, readManifestFiles } from './tree.ts';
@@ -73,6 +74,8 @@ export interface LoadedSource {
   bytes: number;
   /** Manifest files read. */
   files: number;
+  /** Whether the parsed objects of this commit came from the cache (no file was read or parsed). */
+  cached?: boolean;
 }
 
 export const DEFAULT_TIMEOUT_MS = 30_000;
@@ -88,7 +91,7 @@ export async function loadSource(
   const repo = redactUrl(settings.repo);
   const result = isRemote(settings.repo)
     ? await loadRemote(settings, path, limits, options)
-    : await loadLocal(settings, path, limits);
+    : await loadLocal(settings, path, limits, options.cacheDir);
   options.logger?.info('source loaded', {
     repo,
     ref: settings.ref,
@@ -98,6 +101,7 @@ export async function loadSource(
     requests: result.requests,
     bytes: result.bytes,
     files: result.files,
+    cached: result.cached,
     objects: result.objects.length,
     durationMs: Date.now() - started,
   });
@@ -116,13 +120,16 @@ async function loadLocal(
   settings: SourceSettings,
   path: string,
   limits: ManifestLimits,
+  cacheDir: string,
 ): Promise<LoadedSource> {
   const cache = {};
   try {
     const { gitdir, commit } = await resolveLocalRevision(settings.repo, settings.ref, cache);
-    const files = await readManifestFiles({ gitdir, commit, path, limits, repo: settings.repo, cache });
-    const objects = atRevision(commit, () => parseManifests(files, limits));
-    return { revision: commit, objects, fetched: false, requests: 0, bytes: 0, files: files.length };
+    const parsed = await cachedManifests(cacheDir, { commit, path, limits }, async () => {
+      const files = await readManifestFiles({ gitdir, commit, path, limits, repo: settings.repo, cache });
+      return { objects: atRevision(commit, () => parseManifests(files, limits)), files: files.length };
+    });
+    return { revision: commit, ...parsed, fetched: false, requests: 0, bytes: 0 };
   } catch (error) {
     if (error instanceof SourceError) throw error;
     throw new SourceError(`cannot read ${settings.repo}: ${(error as Error).message}`, { cause: error });
@@ -161,24 +168,26 @@ async function loadRemote(
       http: transport.http,
       cache,
     });
-    const files = await readManifestFiles({
-      gitdir,
-      commit: revision.commit,
-      path,
-      limits,
-      repo: url,
-      cache,
-    });
-    const objects = atRevision(revision.commit, () => parseManifests(files, limits));
+    const parsed = await cachedManifests(
+      options.cacheDir,
+      { commit: revision.commit, path, limits },
+      async () => {
+        const files = await readManifestFiles({
+          gitdir,
+          commit: revision.commit,
+          path,
+          limits,
+          repo: url,
+          cache,
+        });
+        return {
+          objects: atRevision(revision.commit, () => parseManifests(files, limits)),
+          files: files.length,
+        };
+      },
+    );
     const { requests, bytes } = transport.stats;
-    return {
-      revision: revision.commit,
-      objects,
-      fetched: revision.fetched,
-      requests,
-      bytes,
-      files: files.length,
-    };
+    return { revision: revision.commit, ...parsed, fetched: revision.fetched, requests, bytes };
   };
 
   return withEntryLock(gitdir, async () => {
