@@ -9,6 +9,6 @@ export default defineConfig({
     pool: 'forks',
     // Integration tests share one API server; two cores are all a machine here has.
     maxWorkers: 2,
-    reporters: ['default'],
+    reporters: ['default', './test/support/summary-reporter.ts'],
   },
 });
