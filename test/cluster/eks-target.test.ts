@@ -32,7 +32,7 @@ const ROLE_SESSION = {
 };
 /** Mapped to a user, but no RBAC binding gives that user anything. */
 const AUDITOR = {
-  accessKeyId: 'AKIADRIFTLESSAUDIT01',
+  accessKeyId: 'TESTKEYDRIFTLESSAUD1',
   secretAccessKey: 'driftless-test-auditor-secret-not-real',
   arn: 'arn:aws:iam::111122223333:user/auditor',
 };

@@ -19,7 +19,7 @@ export const DEPLOYERS_GROUP = 'driftless:deployers';
 
 /** Fake credentials of the caller (the Lambda's role), known to the verifier's "STS". */
 export const CALLER: StsIdentity = {
-  accessKeyId: 'AKIADRIFTLESSTEST001',
+  accessKeyId: 'TESTKEYDRIFTLESS0001',
   secretAccessKey: 'driftless-test-secret-key-not-real/0001',
   sessionToken: 'driftless-test-session-token+not/real==',
   arn: 'arn:aws:sts::111122223333:assumed-role/driftless-agent/lambda-session',
