@@ -2,6 +2,7 @@
 # Installs a local Kubernetes control plane for the integration tests:
 #   etcd            from Debian's etcd-server package
 #   kube-apiserver  v1.20.2, built from Debian bookworm's `kubernetes` source package
+# It also installs git and kubectl (Debian's kubernetes-client) when they are missing.
 # Binaries land in an envtest-style folder outside the repo (default
 # ~/.cache/driftless/envtest, override with DRIFTLESS_ENVTEST_DIR). When
 # KUBEBUILDER_ASSETS already holds kube-apiserver and etcd, nothing is done.
@@ -13,6 +14,18 @@ work="$(dirname "$dest")/build"
 
 step() { printf '==> %s\n' "$*" >&2; }
 fail() { printf 'install-control-plane: %s\n' "$*" >&2; exit 1; }
+
+# The tests and the demo use git and kubectl (as the independent observer) too.
+missing=()
+command -v git >/dev/null || missing+=(git)
+command -v kubectl >/dev/null || missing+=(kubernetes-client)
+if [ ${#missing[@]} -gt 0 ]; then
+  command -v apt-get >/dev/null || fail "${missing[*]} missing: install git and kubectl"
+  step "installing ${missing[*]}"
+  if [ "$(id -u)" = 0 ]; then apt_prefix=(); else apt_prefix=(sudo); fi
+  "${apt_prefix[@]}" apt-get update -qq && DEBIAN_FRONTEND=noninteractive "${apt_prefix[@]}" apt-get install -y -qq "${missing[@]}" >/dev/null \
+    || fail "apt-get install ${missing[*]} failed"
+fi
 
 if [ -n "${KUBEBUILDER_ASSETS:-}" ]; then
   if [ -x "$KUBEBUILDER_ASSETS/kube-apiserver" ] && [ -x "$KUBEBUILDER_ASSETS/etcd" ]; then
