@@ -63,5 +63,12 @@ export function apiErrorMessage(ref: ObjectRef, status: number, body: unknown): 
     return `${name}: ${what} is immutable and cannot be changed in place; delete and re-create the object to change it (API: ${text})`;
   }
   const reason = parsed.reason ? `${parsed.reason} (HTTP ${status})` : `HTTP ${status}`;
+  if (ref.kind === 'Secret') {
+    // The API quotes rejected values ("expected string, got &value...{Value:987654321}"): keep
+    // only the field paths, never a Secret's value.
+    const fields = (parsed.details?.causes ?? []).map((c) => c.field).filter(Boolean);
+    const where = fields.length > 0 ? ` at ${fields.join(', ')}` : '';
+    return `${name}: ${reason}: the API server rejected the Secret${where} (its message is withheld: it may quote a Secret value)`;
+  }
   return `${name}: ${reason}: ${text}`;
 }

@@ -67,6 +67,11 @@ export async function validateDesired(
       errors.push(`${where(origin)}: unknown kind ${object.kind} in ${object.apiVersion}${hint}`);
       continue;
     }
+    const secretProblem = secretValueProblem(object);
+    if (secretProblem) {
+      errors.push(`${where(origin)}: Secret ${object.metadata.name}: ${secretProblem}`);
+      continue;
+    }
     const body = withAppLabel(object, options.app);
     if (info.namespaced) {
       body.metadata.namespace = object.metadata.namespace || options.defaultNamespace;
@@ -88,4 +93,32 @@ export async function validateDesired(
     objects.push({ ref, key, body, info, stage: stageOf(ref.apiVersion, ref.kind), awaitsCrd, origin });
   }
   return errors.length > 0 ? { ok: false, errors } : { ok: true, objects };
+}
+
+const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
+
+/**
+ * A Secret whose values the API server would reject: its error message would quote the value.
+ * Caught here, the error names the key only.
+ */
+function secretValueProblem(object: KubeObject): string | undefined {
+  if (object.kind !== 'Secret' || object.apiVersion !== 'v1') return undefined;
+  for (const field of ['data', 'stringData'] as const) {
+    const values = object[field];
+    if (values === undefined || values === null) continue;
+    if (typeof values !== 'object' || Array.isArray(values))
+      return `${field} must be a map of keys to strings`;
+    for (const [key, value] of Object.entries(values as Record<string, unknown>)) {
+      if (typeof value !== 'string') {
+        return `${field}.${key} must be a string (quote it in YAML); the value is not shown`;
+      }
+      if (
+        field === 'data' &&
+        (value.replace(/\s/g, '').length % 4 !== 0 || !BASE64.test(value.replace(/\s/g, '')))
+      ) {
+        return `data.${key} is not valid base64 (use stringData for plain text); the value is not shown`;
+      }
+    }
+  }
+  return undefined;
 }

@@ -1,6 +1,7 @@
 /** What stops a run before any write, and what fails one object while the others still apply. */
 import { describe, expect, it } from 'vitest';
 import { createKubeClient } from '../../lambda/cluster/kube-client.ts';
+import { apiErrorMessage } from '../../lambda/reconcile/apply.ts';
 import { reconcile } from '../../lambda/reconcile/reconcile.ts';
 import type { KubeObject } from '../../lambda/reconcile/types.ts';
 import { kubectl, kubectlGet } from '../support/kubectl.ts';
@@ -93,6 +94,54 @@ describe('validation before any write', () => {
     );
     expect(result.resources).toEqual([]);
     expect(await kubectlGet(cp.kubeconfig, 'namespace', NS)).toBeUndefined();
+  });
+
+  it('refuses a Secret value the API would reject, naming the key and never the value', async () => {
+    const NS = 'guard-secret-type';
+    const result = await reconcile({
+      kube,
+      options: { app: 'guard-secret-type', revision: 'rev1', defaultNamespace: NS },
+      state: { inventory: [] },
+      desired: [
+        { object: namespace(NS), origin: { file: 'ns.yaml', document: 0 } },
+        {
+          object: {
+            apiVersion: 'v1',
+            kind: 'Secret',
+            metadata: { name: 'pin' },
+            stringData: { pin: 987654321 },
+          },
+          origin: { file: 'pin.yaml', document: 0 },
+        },
+        {
+          object: {
+            apiVersion: 'v1',
+            kind: 'Secret',
+            metadata: { name: 'raw' },
+            data: { key: 'not base64!' },
+          },
+          origin: { file: 'raw.yaml', document: 0 },
+        },
+      ],
+    });
+    expect(result.outcome).toBe('Failed');
+    expect(result.error).toContain('pin.yaml (document 0): Secret pin: stringData.pin must be a string');
+    expect(result.error).toContain('raw.yaml (document 0): Secret raw: data.key is not valid base64');
+    expect(JSON.stringify(result)).not.toMatch(/987654321|not base64!/);
+    expect(await kubectlGet(cp.kubeconfig, 'namespace', NS)).toBeUndefined();
+  });
+
+  it('withholds the API message of a rejected Secret, which may quote a value', () => {
+    const message = apiErrorMessage({ apiVersion: 'v1', kind: 'Secret', namespace: 'ns', name: 's' }, 422, {
+      kind: 'Status',
+      reason: 'Invalid',
+      message:
+        'Secret "s" is invalid: .stringData.pin: expected string, got &value.valueUnstructured{Value:987654321}',
+      details: { causes: [{ field: '.stringData.pin', message: 'expected string, got 987654321' }] },
+    });
+    expect(message).toBe(
+      'Secret ns/s: Invalid (HTTP 422): the API server rejected the Secret at .stringData.pin (its message is withheld: it may quote a Secret value)',
+    );
   });
 
   it('rejects an app name that cannot be a label value before any write', async () => {
