@@ -22,7 +22,18 @@ export const SYNC_LOG_QUERIES = {
     limit: 200,
   }),
   'driftless/failures': new logs.QueryString({
-    fields: ['@timestamp', 'app', 'revision', 'outcome', 'kind', 'namespace', 'name', 'error', '@message'],
+    fields: [
+      '@timestamp',
+      'app',
+      'revision',
+      'outcome',
+      'kind',
+      'namespace',
+      'name',
+      'detail',
+      'error',
+      '@message',
+    ],
     // Failed runs, failed objects, handler errors, and invocations that crashed or timed out.
     filterStatements: [
       'outcome = "Failed" or action = "failed" or level = "ERROR" or (type = "platform.report" and record.status != "success")',
@@ -31,7 +42,7 @@ export const SYNC_LOG_QUERIES = {
     limit: 200,
   }),
   'driftless/drift': new logs.QueryString({
-    fields: ['@timestamp', 'app', 'revision', 'action', 'kind', 'namespace', 'name', 'outcome'],
+    fields: ['@timestamp', 'app', 'revision', 'action', 'kind', 'namespace', 'name', 'detail', 'outcome'],
     filterStatements: ['action in ["drifted", "orphaned"] or outcome = "OutOfSync"'],
     sort: '@timestamp desc',
     limit: 200,

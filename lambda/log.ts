@@ -38,7 +38,7 @@ export function logSyncRun(logger: SyncLogger, run: SyncRun): void {
       kind: resource.kind,
       namespace: resource.namespace,
       name: resource.name,
-      message: resource.message,
+      detail: resource.message,
     };
     if (resource.action === 'failed') logger.warn('object failed', line);
     else logger.info(`object ${resource.action}`, line);

@@ -194,6 +194,13 @@ describe('handler', () => {
     const summary = await handler({ app: 'handler-app' });
     expect(summary.outcome).toBe('OutOfSync');
     expect(emf()).toMatchObject({ DriftDetected: 1, ObjectsApplied: 0 });
+    // The reason reaches CloudWatch under `detail` (Powertools drops a `message` attribute).
+    expect(documents().find((d) => d.message === 'object drifted')).toMatchObject({
+      kind: 'ConfigMap',
+      name: 'settings',
+      detail: expect.stringMatching(/was deleted from the cluster; self-heal is off/),
+    });
+    expect(documents().some((d) => /reserved key/.test(String(d.message)))).toBe(false);
   });
 
   it('returns a failed sync as a result (not an invocation error) and counts it in SyncFailures', async () => {

@@ -114,7 +114,7 @@ export async function reconcile(input: ReconcileInput): Promise<ReconcileResult>
         if (after && result.action !== 'failed')
           healthTargets.push({ result, target: { key: object.key, info: object.info, object: after } });
         if (result.action === 'failed')
-          logger?.warn('object failed', { object: describeRef(result), message: result.message });
+          logger?.warn('object failed', { object: describeRef(result), detail: result.message });
         else logger?.debug?.('object reconciled', { object: describeRef(result), action: result.action });
       });
       if (crash) throw crash.reason;
