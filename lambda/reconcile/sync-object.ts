@@ -65,7 +65,7 @@ export async function syncObject(ctx: SyncContext, object: PlannedObject): Promi
       // Applying the same body again would change nothing, whatever the revision: no dry-run.
       return { result: { ...base, action: 'unchanged' }, entry: entryFor(live), live };
     }
-    if (ctx.sameRevision) {
+    if (ctx.sameRevision && previous.digest === undefined) {
       // The same revision stands in for the same body, as before digests existed (old state).
       // No digest is recorded until a dry-run or an apply has verified this body.
       return { result: { ...base, action: 'unchanged' }, entry: entryFor(live, false), live };
@@ -88,11 +88,18 @@ export async function syncObject(ctx: SyncContext, object: PlannedObject): Promi
     };
   }
 
-  // On an already synced revision a difference is drift: healed only with self-heal.
-  const applies = !(ctx.sameRevision && !options.selfHeal);
+  // On an already synced revision, a difference is drift (healed only with self-heal) when Git
+  // did not change the object since driftless applied it: judged per object by digest, so a
+  // changed path or default namespace at the same commit, or an object never applied, is a
+  // change from Git. A new revision applies every difference.
+  const gitUnchanged =
+    ctx.sameRevision &&
+    previous !== undefined &&
+    (previous.digest === undefined || previous.digest === digest);
+  const applies = !(gitUnchanged && !options.selfHeal);
   if (!live && applies && !options.dryRun) {
     // Nothing to compare with: a dry-run would only cost a request before the create.
-    return write(ctx, object, base, undefined, undefined, entryFor);
+    return write(ctx, object, base, undefined, undefined, entryFor, gitUnchanged);
   }
   const plan = await planObject(ctx.kube, object, live);
   if (plan.change === 'failed') return { result: { ...base, action: 'failed', message: plan.message } };
@@ -108,7 +115,7 @@ export async function syncObject(ctx: SyncContext, object: PlannedObject): Promi
     const action = plan.change === 'create' ? 'created' : 'configured';
     return { result: { ...base, action, message: describeTaken(plan.taken), diff: plan.diff }, live };
   }
-  return write(ctx, object, base, live, plan.diff, entryFor);
+  return write(ctx, object, base, live, plan.diff, entryFor, gitUnchanged);
 }
 
 /** Applies for real; `diff` is the plan's, or computed from the answer when there was no plan. */
@@ -119,12 +126,13 @@ async function write(
   live: KubeObject | undefined,
   plannedDiff: string | undefined,
   entryFor: (live: KubeObject) => InventoryEntry,
+  healing: boolean,
 ): Promise<ObjectSync> {
   const applied = await applyObject(ctx.kube, object.info, object.body, { dryRun: false });
   if (!applied.ok)
     return { result: { ...base, action: 'failed', message: applied.message, diff: plannedDiff } };
   const notes = [
-    ctx.sameRevision ? (live ? 'drift healed: re-applied' : 'drift healed: re-created') : undefined,
+    healing ? (live ? 'drift healed: re-applied' : 'drift healed: re-created') : undefined,
     describeTaken(takenFields(live, applied.object)),
   ].filter(Boolean);
   return {

@@ -110,4 +110,29 @@ describe('drift on the same revision', () => {
     expect(actionOf(result, 'ConfigMap', 'settings')?.action).toBe('unchanged');
     expect(result.outcome).toBe('Synced');
   });
+
+  it('treats a changed path at the same commit as a change from Git, not as drift', async () => {
+    const ns = 'drift-path';
+    const app = appRunner(kube, { app: 'drift-path', defaultNamespace: ns, prune: true });
+    const staging = manifests(
+      namespace(ns),
+      configMap('shared', ns, { env: 'staging' }),
+      configMap('staging-only', ns, { a: '1' }),
+    );
+    const prod = manifests(
+      namespace(ns),
+      configMap('shared', ns, { env: 'prod' }),
+      configMap('prod-only', ns, { b: '1' }),
+    );
+    expect((await app.run(staging, 'c0ffee')).outcome).toBe('Synced');
+
+    // Same commit, other folder (e.g. --path prod): without self-heal, nothing is held back as drift.
+    const result = await app.run(prod, 'c0ffee');
+    expect(result.outcome).toBe('Synced');
+    expect(actionOf(result, 'ConfigMap', 'shared')?.action).toBe('configured');
+    expect(actionOf(result, 'ConfigMap', 'prod-only')?.action).toBe('created');
+    expect(actionOf(result, 'ConfigMap', 'staging-only')?.action).toBe('pruned');
+    expect((await kubectlGet(cp.kubeconfig, 'configmap', 'shared', ns))?.data).toEqual({ env: 'prod' });
+    expect(await kubectlGet(cp.kubeconfig, 'configmap', 'prod-only', ns)).toBeDefined();
+  });
 });
