@@ -71,7 +71,11 @@ export async function syncObject(ctx: SyncContext, object: PlannedObject): Promi
       return { result: { ...base, action: 'unchanged' }, entry: entryFor(live, false), live };
     }
   }
-  if (!live && !ctx.live.complete.has(scopeKey(object.info, object.ref.namespace))) {
+  // The per-kind LIST reads one API version; an object declared in another one (an
+  // autoscaling/v1 HPA beside an autoscaling/v2beta2 one) is read again in its own version, or
+  // the dry-run result and the live object never compare equal.
+  const otherVersion = live !== undefined && live.apiVersion !== object.ref.apiVersion;
+  if (otherVersion || (!live && !ctx.live.complete.has(scopeKey(object.info, object.ref.namespace)))) {
     const got = await getObject(ctx.kube, object.info, object.ref);
     if (!got.ok) return { result: { ...base, action: 'failed', message: got.message } };
     live = got.object;

@@ -135,4 +135,45 @@ describe('drift on the same revision', () => {
     expect((await kubectlGet(cp.kubeconfig, 'configmap', 'shared', ns))?.data).toEqual({ env: 'prod' });
     expect(await kubectlGet(cp.kubeconfig, 'configmap', 'prod-only', ns)).toBeDefined();
   });
+
+  it('compares each object in its own API version when one kind is declared in two (HPA v1 and v2beta2)', async () => {
+    const ns = 'drift-versions';
+    const target = { apiVersion: 'apps/v1', kind: 'Deployment', name: 'web' };
+    const hpaV1 = {
+      apiVersion: 'autoscaling/v1',
+      kind: 'HorizontalPodAutoscaler',
+      metadata: { name: 'hpa-v1', namespace: ns },
+      spec: { scaleTargetRef: target, minReplicas: 1, maxReplicas: 3, targetCPUUtilizationPercentage: 70 },
+    };
+    const hpaV2 = {
+      apiVersion: 'autoscaling/v2beta2',
+      kind: 'HorizontalPodAutoscaler',
+      metadata: { name: 'hpa-v2', namespace: ns },
+      spec: {
+        scaleTargetRef: target,
+        minReplicas: 1,
+        maxReplicas: 3,
+        metrics: [
+          {
+            type: 'Resource',
+            resource: { name: 'cpu', target: { type: 'Utilization', averageUtilization: 70 } },
+          },
+        ],
+      },
+    };
+    const app = appRunner(kube, { app: 'drift-versions', defaultNamespace: ns });
+    const desired = manifests(namespace(ns), hpaV1, hpaV2);
+    expect((await app.run(desired, 'rev1')).outcome).toBe('Synced');
+    // Someone else writes both (an annotation only): their resourceVersions move, Git still matches.
+    for (const name of ['hpa-v1', 'hpa-v2']) {
+      await kubectl(cp.kubeconfig, 'annotate', 'hpa', name, '-n', ns, 'note=ops');
+    }
+    const again = await app.run(desired, 'rev1');
+    expect(again.resources.map((r) => `${r.name}:${r.action}`)).toEqual([
+      `${ns}:unchanged`,
+      'hpa-v1:unchanged',
+      'hpa-v2:unchanged',
+    ]);
+    expect(again.outcome).toBe('Synced');
+  });
 });
