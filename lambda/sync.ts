@@ -211,19 +211,24 @@ async function syncSteps(
       healthTimeoutMs: input.healthTimeoutMs,
     };
     logger.info('reconciling', { app: input.app, revision, server: kube.server, dryRun: options.dryRun });
+    let version = stored?.version ?? 0;
     const result: ReconcileResult = await (deps.reconcile ?? reconcileEngine)({
       kube,
       desired: source.objects,
       options,
       state,
       logger,
+      // Write-ahead: the objects this run may create are tracked before the first write.
+      beforeWrite: async (intended) => {
+        version = await deps.store.putState(input.app, intended, version);
+      },
     });
 
     let stateError: string | undefined;
     if (!options.dryRun) {
       step = 'store state';
       try {
-        await deps.store.putState(input.app, result.state, stored?.version ?? 0);
+        await deps.store.putState(input.app, result.state, version);
       } catch (error) {
         // The cluster was changed but the inventory is not stored: keep what the run did in the
         // record and say so; the next run repairs the state from the labelled objects it lists.
@@ -343,7 +348,6 @@ export function describeTarget(target: ClusterTarget): string {
   return target.context ?? 'current-context';
 }
 
-/** Removes credentials written into a URL (`https://user:token@host`) from a message. */
 function joinErrors(...errors: (string | undefined)[]): string | undefined {
   const present = errors.filter((error): error is string => Boolean(error));
   return present.length ? present.join('; ') : undefined;

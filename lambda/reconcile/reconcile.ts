@@ -19,6 +19,7 @@ import type {
   AppState,
   DesiredObject,
   InventoryEntry,
+  ObjectRef,
   Outcome,
   ReconcileOptions,
   ReconcileResult,
@@ -41,6 +42,12 @@ export interface ReconcileInput {
   /** What the previous run left: last synced revision and the inventory. */
   state: AppState;
   logger?: ReconcileLogger;
+  /**
+   * Called once before the first write with the inventory this run may create (the previous one
+   * plus every desired object not in it). Storing it means a run killed half-way, or a write whose
+   * answer was lost, leaves no labelled object untracked: prune still checks the label.
+   */
+  beforeWrite?: (intended: AppState) => Promise<void>;
 }
 
 /** How long a CRD applied in this run may take to become Established. */
@@ -50,11 +57,16 @@ const CRD_ESTABLISH_TIMEOUT_MS = 30_000;
 export async function reconcile(input: ReconcileInput): Promise<ReconcileResult> {
   const { kube, desired, options, state, logger } = input;
   const inventory = new Map<string, InventoryEntry>(state.inventory.map((e) => [refKey(e), e]));
+  /** Objects a write was sent for: tracked even when the answer never came. */
+  const attempted = new Map<string, InventoryEntry>();
   const resources: ResourceResult[] = [];
-  const stateNow = (revision: string | undefined, forget: Set<string> = new Set()): AppState =>
-    options.dryRun
-      ? state
-      : { revision, inventory: [...inventory.entries()].filter(([k]) => !forget.has(k)).map(([, e]) => e) };
+  const stateNow = (revision: string | undefined, forget: Set<string> = new Set()): AppState => {
+    if (options.dryRun) return state;
+    // Inventory order stays stable (prune reports in it); unverified writes come last.
+    const entries = new Map(inventory);
+    for (const [key, entry] of attempted) if (!entries.has(key)) entries.set(key, entry);
+    return { revision, inventory: [...entries.entries()].filter(([k]) => !forget.has(k)).map(([, e]) => e) };
+  };
   const failRun = (error: string): ReconcileResult => {
     logger?.warn('reconcile failed', { app: options.app, revision: options.revision, error });
     return {
@@ -95,7 +107,22 @@ export async function reconcile(input: ReconcileInput): Promise<ReconcileResult>
       objects.filter((o) => !o.awaitsCrd),
     );
     const sameRevision = state.revision !== undefined && state.revision === options.revision;
-    const ctx: SyncContext = { kube, options, sameRevision, live, inventory, pendingNamespaces: new Set() };
+    const fresh = objects.filter((o) => !inventory.has(o.key));
+    if (!options.dryRun && fresh.length > 0 && input.beforeWrite) {
+      await input.beforeWrite({
+        revision: state.revision,
+        inventory: [...state.inventory, ...fresh.map((o) => unverifiedEntry(o))],
+      });
+    }
+    const ctx: SyncContext = {
+      kube,
+      options,
+      sameRevision,
+      live,
+      inventory,
+      pendingNamespaces: new Set(),
+      onWrite: (object) => attempted.set(object.key, unverifiedEntry(object)),
+    };
     const limit = pLimit(options.concurrency ?? 8);
     const healthTargets: { result: ResourceResult; target: HealthTarget }[] = [];
     const desiredUids = new Set<string>();
@@ -206,6 +233,14 @@ function outcomeOf(resources: ResourceResult[], dryRun: boolean): Outcome {
     ? ['created', 'configured', 'pruned', 'drifted', 'orphaned']
     : ['drifted', 'orphaned'];
   return resources.some((r) => pending.includes(r.action)) ? 'OutOfSync' : 'Synced';
+}
+
+/**
+ * An inventory entry for an object driftless may have written but has not verified: the empty
+ * digest never matches, so the next run plans it instead of trusting it.
+ */
+function unverifiedEntry(object: { ref: ObjectRef; stage: number }): InventoryEntry {
+  return { ...toRef(object.ref), stage: object.stage, digest: '' };
 }
 
 function countActions(resources: ResourceResult[]): Record<string, number> {

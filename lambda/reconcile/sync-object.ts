@@ -31,6 +31,8 @@ export interface SyncContext {
   inventory: Map<string, InventoryEntry>;
   /** Dry run only: Namespaces this run would create, so objects in them cannot be dry-run yet. */
   pendingNamespaces: Set<string>;
+  /** Told before each real write, so the object is tracked even if the answer is lost. */
+  onWrite?: (object: PlannedObject) => void;
 }
 
 export interface ObjectSync {
@@ -132,6 +134,7 @@ async function write(
   entryFor: (live: KubeObject) => InventoryEntry,
   healing: boolean,
 ): Promise<ObjectSync> {
+  ctx.onWrite?.(object);
   const applied = await applyObject(ctx.kube, object.info, object.body, { dryRun: false });
   if (!applied.ok)
     return { result: { ...base, action: 'failed', message: applied.message, diff: plannedDiff } };

@@ -1,5 +1,8 @@
 /** Removed from Git: prune deletes only what the app owns (label AND inventory), Namespaces last. */
 import { describe, expect, it } from 'vitest';
+import { type KubeClient, type KubeRequest, KubeUnreachableError } from '../../lambda/cluster/kube-client.ts';
+import { reconcile } from '../../lambda/reconcile/reconcile.ts';
+import type { AppState } from '../../lambda/reconcile/types.ts';
 import { kubectl, kubectlGet } from '../support/kubectl.ts';
 import {
   actionOf,
@@ -166,5 +169,91 @@ describe('prune across API groups', () => {
     expect(result.state.inventory.filter((e) => e.kind === 'Ingress').map((e) => e.apiVersion)).toEqual([
       'networking.k8s.io/v1',
     ]);
+  });
+
+  it('tracks an object whose apply answer was lost, so it is pruned once it leaves Git', async () => {
+    const NS = 'prune-lost-answer';
+    const admin = adminClient();
+    // The server applies ConfigMap "lost", but the answer never arrives.
+    const flaky: KubeClient = {
+      server: admin.server,
+      get requestCount() {
+        return admin.requestCount;
+      },
+      async request<T>(req: KubeRequest) {
+        const res = await admin.request<T>(req);
+        if (req.method === 'PATCH' && req.path.endsWith('/configmaps/lost') && !req.query?.dryRun) {
+          throw new KubeUnreachableError('PATCH configmaps/lost: socket hang up');
+        }
+        return res;
+      },
+    };
+    const desired = manifests(namespace(NS), configMap('lost', NS, { x: '1' }));
+    const first = await reconcile({
+      kube: flaky,
+      desired,
+      options: { app: 'prune-lost', revision: 'rev1', defaultNamespace: NS, prune: true },
+      state: { inventory: [] },
+    });
+    expect(first.outcome).toBe('Failed');
+    expect(first.state.inventory.map((e) => e.name).sort()).toEqual(['lost', NS]);
+    expect((await kubectlGet(cp.kubeconfig, 'configmap', 'lost', NS))?.metadata.labels).toMatchObject({
+      'driftless.dev/app': 'prune-lost',
+    });
+
+    const second = await reconcile({
+      kube: admin,
+      desired: manifests(namespace(NS)),
+      options: { app: 'prune-lost', revision: 'rev2', defaultNamespace: NS, prune: true },
+      state: first.state,
+    });
+    expect(actionOf(second, 'ConfigMap', 'lost')?.action).toBe('pruned');
+    expect(await kubectlGet(cp.kubeconfig, 'configmap', 'lost', NS)).toBeUndefined();
+  });
+
+  it('hands the intended inventory to beforeWrite first, so a run killed half-way leaves nothing untracked', async () => {
+    const NS = 'prune-killed';
+    const admin = adminClient();
+    let stored: AppState | undefined;
+    let writesBeforeHook = 0;
+    let writes = 0;
+    // Killed after the Namespace and one ConfigMap were written: the process dies, no result.
+    const dying: KubeClient = {
+      server: admin.server,
+      get requestCount() {
+        return admin.requestCount;
+      },
+      async request<T>(req: KubeRequest) {
+        if (req.method === 'PATCH' && !req.query?.dryRun) {
+          if (!stored) writesBeforeHook += 1;
+          if (++writes > 2) throw new Error('killed');
+        }
+        return admin.request<T>(req);
+      },
+    };
+    await reconcile({
+      kube: dying,
+      desired: manifests(namespace(NS), configMap('a', NS, { x: '1' }), configMap('b', NS, { x: '1' })),
+      options: { app: 'prune-killed', revision: 'rev1', defaultNamespace: NS, prune: true, concurrency: 1 },
+      state: { inventory: [] },
+      beforeWrite: async (intended) => {
+        stored = intended;
+      },
+    }).catch(() => undefined);
+    expect(writesBeforeHook).toBe(0);
+    expect(stored?.inventory.map((e) => e.name).sort()).toEqual(['a', 'b', NS]);
+
+    // The next run starts from what was stored before the kill; Git now has only the Namespace.
+    const next = await reconcile({
+      kube: admin,
+      desired: manifests(namespace(NS)),
+      options: { app: 'prune-killed', revision: 'rev2', defaultNamespace: NS, prune: true },
+      state: stored!,
+    });
+    const written = ['a', 'b'].filter((name) => actionOf(next, 'ConfigMap', name)?.action === 'pruned');
+    expect(written.length).toBeGreaterThanOrEqual(1);
+    for (const name of ['a', 'b'])
+      expect(await kubectlGet(cp.kubeconfig, 'configmap', name, NS)).toBeUndefined();
+    expect(next.state.inventory.map((e) => e.name)).toEqual([NS]);
   });
 });

@@ -224,10 +224,13 @@ describe('DynamoDB lost after the cluster work, before the state is written', ()
     const app = 'faults-dynamo-state';
     const repoUrl = await newApp(app, 5);
     const relayed = `http://127.0.0.1:${relay.port}`;
+    // The first putState is the write-ahead inventory (before any cluster write); cut at the final one.
+    let stateWrites = 0;
     const cutting = (store: HistoryStore): HistoryStore => ({
       ...bind(store),
       putState: (...args) => {
-        relay.cut();
+        stateWrites += 1;
+        if (stateWrites === 2) relay.cut();
         return store.putState(...args);
       },
     });
