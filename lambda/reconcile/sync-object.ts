@@ -47,7 +47,9 @@ export async function syncObject(ctx: SyncContext, object: PlannedObject): Promi
   const { options } = ctx;
   const base = toRef(object.ref);
   const previous = ctx.inventory.get(object.key);
-  const digest = digestOf(object.body);
+  // No digest of a Secret is stored: an unsalted hash of its data could be brute-forced from the
+  // state. Secrets are dry-run on every new revision instead.
+  const digest = object.ref.kind === 'Secret' ? undefined : digestOf(object.body);
   /** The entry for `live` as it is now; `verified`: it is what applying this body gives. */
   const entryFor = (live: KubeObject, verified = true): InventoryEntry => ({
     ...base,
@@ -63,7 +65,7 @@ export async function syncObject(ctx: SyncContext, object: PlannedObject): Promi
   let live = ctx.live.objects.get(object.key);
   if (live && previous?.resourceVersion && previous.resourceVersion === live.metadata.resourceVersion) {
     // Nobody wrote the object since driftless applied or verified it.
-    if (previous.digest === digest) {
+    if (digest !== undefined && previous.digest === digest) {
       // Applying the same body again would change nothing, whatever the revision: no dry-run.
       return { result: { ...base, action: 'unchanged' }, entry: entryFor(live), live };
     }

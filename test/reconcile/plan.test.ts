@@ -15,6 +15,28 @@ const secret = (name: string, ns: string, stringData: Record<string, string>): K
 describe('plan and diff', () => {
   const kube = adminClient();
 
+  it('stores no digest of a Secret (its hash could be brute-forced) and still applies its changes', async () => {
+    const NS = 'plan-secret-digest';
+    const app = appRunner(kube, { app: 'plan-secret-digest', defaultNamespace: NS });
+    await app.run(
+      manifests(namespace(NS), secret('db', NS, { pin: '1234' }), configMap('c', NS, { a: '1' })),
+      'rev1',
+    );
+    const entries = Object.fromEntries(app.state.inventory.map((e) => [e.kind, e]));
+    expect(entries.Secret?.digest).toBeUndefined();
+    expect(entries.ConfigMap?.digest).toMatch(/^sha256:/);
+    expect(JSON.stringify(app.state)).not.toContain('1234');
+
+    const changed = await app.run(
+      manifests(namespace(NS), secret('db', NS, { pin: '5678' }), configMap('c', NS, { a: '1' })),
+      'rev2',
+    );
+    expect(actionOf(changed, 'Secret', 'db')?.action).toBe('configured');
+    expect(actionOf(changed, 'ConfigMap', 'c')?.action).toBe('unchanged');
+    const live = await kubectlGet(cp.kubeconfig, 'secret', 'db', NS);
+    expect(Buffer.from(live?.data.pin, 'base64').toString()).toBe('5678');
+  });
+
   it('never shows Secret values in a diff, only which keys changed', async () => {
     const NS = 'plan-secret';
     const app = appRunner(kube, { app: 'plan-secret', defaultNamespace: NS });
