@@ -14,7 +14,8 @@
  */
 import { basename, join } from 'node:path';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { renderHistory, renderSyncResult } from './cli/render.ts';
+import { rawOptionValue } from './cli/raw-args.ts';
+import { historyEntry, renderHistory, renderSyncResult } from './cli/render.ts';
 import { stderrLogger } from './cli/stderr-logger.ts';
 import { connectCluster } from './cluster/target.ts';
 import { appSchema } from './config.ts';
@@ -116,24 +117,39 @@ async function runSyncCommand(options: SyncOptions): Promise<void> {
     // Reaching here means no run result exists (bad flags, history store unreachable).
     logger.error(errorMessage(error));
     if (options.output === 'json') {
-      const at = new Date().toISOString();
-      await printResult(
-        {
-          app: input?.app ?? options.app ?? '',
-          revision: '',
-          outcome: 'Failed',
-          dryRun: Boolean(options.dryRun),
-          startedAt: at,
-          finishedAt: at,
-          durationMs: 0,
-          resources: [],
-          error: errorMessage(error),
-        },
-        'json',
-      );
+      const app = input?.app ?? options.app ?? '';
+      await printResult(failedResult(app, Boolean(options.dryRun), errorMessage(error)), 'json');
     }
     await exit(EXIT.failed);
   }
+}
+
+/** The contract object of a command that failed before any run existed. */
+function failedResult(app: string, dryRun: boolean, error: string): SyncResult {
+  const at = new Date().toISOString();
+  return {
+    app,
+    revision: '',
+    outcome: 'Failed',
+    dryRun,
+    startedAt: at,
+    finishedAt: at,
+    durationMs: 0,
+    resources: [],
+    error,
+  };
+}
+
+/**
+ * A command line commander rejected (missing --repo, unknown option, bad value, extra argument):
+ * commander told stderr; with `--output json`, stdout still gets its one `Failed` object.
+ */
+async function reportUsageError(words: string[], error: CommanderError): Promise<void> {
+  if (rawOptionValue(words, '--output', '-o') !== 'json') return;
+  const repo = rawOptionValue(words, '--repo');
+  const app = rawOptionValue(words, '--app') ?? (repo ? appNameFromRepo(repo) : '');
+  const dryRun = words[0] === 'plan' || words.includes('--dry-run');
+  await printResult(failedResult(app, dryRun, error.message.replace(/^error: /, '')), 'json');
 }
 
 function syncInput(options: SyncOptions): SyncInput {
@@ -217,7 +233,7 @@ function historyCommand(): Command {
         const runs = await store.listRuns({ app: options.app, limit: options.limit });
         await writeStdout(
           options.output === 'json'
-            ? runs.map((run) => `${JSON.stringify(run)}\n`).join('')
+            ? runs.map((run) => `${JSON.stringify(historyEntry(run))}\n`).join('')
             : renderHistory(runs),
         );
       } finally {
@@ -303,7 +319,9 @@ async function main(argv: string[]): Promise<number> {
     if (error instanceof ExitSignal) return error.code;
     if (error instanceof CommanderError) {
       // --help and --version exit 0; every usage error is a failure (2), not commander's 1.
-      return error.exitCode === 0 ? 0 : EXIT.failed;
+      if (error.exitCode === 0) return 0;
+      await reportUsageError(argv.slice(2), error);
+      return EXIT.failed;
     }
     process.stderr.write(`driftless: error: ${errorMessage(error)}\n`);
     return EXIT.failed;

@@ -8,6 +8,8 @@ import { tmpdir } from 'node:os';
 import { delimiter, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { openHistoryStore } from '../lambda/history/open-store.ts';
+import type { SyncRecord } from '../lambda/history/store.ts';
 import { kubectl, kubectlGet } from './support/kubectl.ts';
 
 const exec = promisify(execFile);
@@ -229,13 +231,66 @@ describe('driftless sync, plan and history (one app, in order)', () => {
     expect(records.at(-1)).toMatchObject({
       app: 'cli-app',
       revision: firstRevision,
+      status: 'Synced',
+      runId: expect.any(String),
       trigger: 'cli',
-      counts: { created: 3 },
     });
+    expect(records.at(-1).resources).toHaveLength(3);
+    // Only the contract's fields and the three history extras: no store internals.
+    for (const record of records) {
+      expect(Object.keys(record)).not.toContain('counts');
+      expect(Object.keys(record)).not.toContain('cluster');
+    }
     const limited = await driftless(['history', '--limit', '2', '--history', `sqlite:${history}`]);
     expect(limited.code).toBe(0);
     expect(limited.stdout).toMatch(/^STARTED\s+APP\s+REVISION\s+OUTCOME/);
     expect(limited.stdout.trim().split('\n')).toHaveLength(3);
+  });
+});
+
+describe('driftless history --output json keeps the contract for runs that did not finish', () => {
+  it('reports Running, Interrupted and Skipped runs as outcome Failed with an error, the stored status beside it', async () => {
+    const file = join(workDir, 'unfinished.db');
+    const store = await openHistoryStore(`sqlite:${file}`);
+    const base = (runId: string, outcome: SyncRecord['outcome'], startedAt: string): SyncRecord => ({
+      app: 'cli-unfinished',
+      runId,
+      outcome,
+      revision: '',
+      dryRun: false,
+      trigger: 'schedule',
+      startedAt,
+      finishedAt: '',
+      durationMs: 0,
+      resources: [],
+      counts: {},
+    });
+    try {
+      await store.startRun(base('a-interrupted', 'Running', '2026-01-01T00:00:00.000Z'));
+      await store.markInterrupted('cli-unfinished', 'none', '2026-01-01T00:05:00.000Z');
+      await store.startRun({
+        ...base('b-skipped', 'Skipped', '2026-01-01T00:10:00.000Z'),
+        error: 'another sync of app "cli-unfinished" holds the lease; skipped',
+      });
+      await store.startRun(base('c-running', 'Running', '2026-01-01T00:15:00.000Z'));
+    } finally {
+      await store.close();
+    }
+
+    const run = await driftless(['history', '--history', `sqlite:${file}`, '--output', 'json']);
+    expect(run.code).toBe(0);
+    const records = run.stdout
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line));
+    expect(records.map((r) => [r.runId, r.status, r.outcome, r.trigger])).toEqual([
+      ['c-running', 'Running', 'Failed', 'schedule'],
+      ['b-skipped', 'Skipped', 'Failed', 'schedule'],
+      ['a-interrupted', 'Interrupted', 'Failed', 'schedule'],
+    ]);
+    expect(records[0].error).toMatch(/not finished/);
+    expect(records[1].error).toMatch(/holds the lease/);
+    expect(records[2].error).toMatch(/interrupted: it stopped/);
   });
 });
 
@@ -267,6 +322,38 @@ describe('driftless failures and usage', () => {
       const run = await driftless(args);
       expect(run.code, args.join(' ')).toBe(2);
       expect(run.stdout).toBe('');
+      expect(run.stderr).toMatch(/error/);
+    }
+  });
+
+  it("with --output json, a usage error prints exactly one Failed object (commander's message) and exits 2", async () => {
+    const cases: [string[], { app: string; dryRun: boolean; error: RegExp }][] = [
+      [['sync', '--output', 'json'], { app: '', dryRun: false, error: /required option '--repo/ }],
+      [
+        ['sync', '--repo', 'https://git.example.com/team/web-app.git', '--bogus', '-o', 'json'],
+        { app: 'web-app', dryRun: false, error: /unknown option '--bogus'/ },
+      ],
+      [
+        ['plan', '--repo', repo, '--app', 'cli-usage', '--output=json', 'extra'],
+        { app: 'cli-usage', dryRun: true, error: /too many arguments/ },
+      ],
+      [['history', '-ojson', '--limit', '0'], { app: '', dryRun: false, error: /--limit.*positive integer/ }],
+    ];
+    for (const [args, expected] of cases) {
+      const run = await driftless(args);
+      expect(run.code, args.join(' ')).toBe(2);
+      const lines = run.stdout.trim().split('\n');
+      expect(lines, args.join(' ')).toHaveLength(1);
+      const result = JSON.parse(lines[0]!);
+      expect(result, args.join(' ')).toMatchObject({
+        app: expected.app,
+        outcome: 'Failed',
+        dryRun: expected.dryRun,
+        revision: '',
+        resources: [],
+        error: expect.stringMatching(expected.error),
+      });
+      expect(result.error).not.toMatch(/^error:/);
       expect(run.stderr).toMatch(/error/);
     }
   });

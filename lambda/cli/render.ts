@@ -2,9 +2,33 @@
  * Text output of the CLI, for people: a table of objects and actions, the diffs a reader needs,
  * and one summary line. Machines use `--output json` instead, whose shape is the contract.
  */
-import type { SyncRecord } from '../history/store.ts';
+import type { RunStatus, SyncRecord } from '../history/store.ts';
 import type { Action, ResourceResult, SyncResult } from '../reconcile/types.ts';
-import { countActions } from '../sync.ts';
+import { countActions, toResult } from '../sync.ts';
+
+/** One line of `history --output json`: the contract shape, plus what only the history knows. */
+export interface HistoryEntry extends SyncResult {
+  /** The stored status; differs from `outcome` for runs that did not finish a sync. */
+  status: RunStatus;
+  runId: string;
+  trigger: string;
+}
+
+/** Why a run that did not finish a sync counts as `Failed`, when its record names no error. */
+const UNFINISHED_ERRORS: Partial<Record<RunStatus, string>> = {
+  Running: 'run not finished: still running, or stopped before it could record a result',
+  Interrupted: 'run interrupted: it stopped (killed, timed out or crashed) before recording a result',
+  Skipped: 'run skipped: another run of this app held the lease',
+};
+
+/**
+ * A stored record in the `--output json` contract shape: `outcome` is only Synced, OutOfSync or
+ * Failed (Running, Interrupted and Skipped become Failed with an error); `status` keeps the stored one.
+ */
+export function historyEntry(record: SyncRecord): HistoryEntry {
+  const result = toResult({ ...record, error: record.error ?? UNFINISHED_ERRORS[record.outcome] });
+  return { ...result, status: record.outcome, runId: record.runId, trigger: record.trigger };
+}
 
 /** Order of the counts in summaries: what changed first. */
 const ACTION_ORDER: Action[] = [
