@@ -3,8 +3,8 @@
  * warm Lambda runs and CLI runs, bounded in size. Past the bound the least recently used entries
  * are wiped; the entry in use is wiped last, and then simply re-cloned.
  */
-import { createHash } from 'node:crypto';
-import { lstat, readdir, rm, stat, utimes } from 'node:fs/promises';
+import { createHmac, randomBytes } from 'node:crypto';
+import { lstat, mkdir, readdir, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
 /** Default bound of the whole cache folder: half of Lambda's default 512 MB `/tmp`. */
@@ -12,14 +12,31 @@ export const DEFAULT_MAX_CACHE_BYTES = 256 * 1024 * 1024;
 
 /**
  * The entry folder for a repository. The credentials take part in the key, so a commit cached
- * with one app's credentials is never served to an app whose credentials were not checked.
+ * with one app's credentials is never served to an app whose credentials were not checked. The
+ * key is an HMAC with a random key kept in the cache folder, so a folder name cannot be used to
+ * guess a weak password offline.
  */
-export function cacheEntry(cacheDir: string, url: string, authorization: string | undefined): string {
-  const key = createHash('sha256')
+export async function cacheEntry(
+  cacheDir: string,
+  url: string,
+  authorization: string | undefined,
+): Promise<string> {
+  const key = createHmac('sha256', await cacheKey(cacheDir))
     .update(`${url}\n${authorization ?? ''}`)
     .digest('hex')
     .slice(0, 24);
   return join(cacheDir, key);
+}
+
+async function cacheKey(cacheDir: string): Promise<Buffer> {
+  const path = join(cacheDir, '.key');
+  const existing = await readFile(path).catch(() => undefined);
+  if (existing?.length === 32) return existing;
+  await mkdir(cacheDir, { recursive: true });
+  const fresh = randomBytes(32);
+  // Two loads racing to create it: the first write wins, both then read the same key.
+  await writeFile(path, fresh, { flag: 'wx', mode: 0o600 }).catch(() => undefined);
+  return readFile(path);
 }
 
 const locks = new Map<string, Promise<unknown>>();
@@ -36,8 +53,10 @@ export async function withEntryLock<T>(entry: string, fn: () => Promise<T>): Pro
   }
 }
 
-/** Total bytes of regular files under `dir` (0 when it does not exist). */
+/** Total bytes of regular files under `dir`, or of `dir` itself when it is a file (0 when absent). */
 export async function directorySize(dir: string): Promise<number> {
+  const self = await lstat(dir).catch(() => undefined);
+  if (self?.isFile()) return self.size;
   let entries: string[];
   try {
     entries = await readdir(dir, { recursive: true });
@@ -53,12 +72,13 @@ export async function directorySize(dir: string): Promise<number> {
 }
 
 /**
- * Keeps `cacheDir` under `maxBytes`: wipes least recently used entries other than `current`
- * (and not in use by another load), then `current` itself. Returns what was wiped.
+ * Keeps `cacheDir` under `maxBytes`: wipes least recently used entries (clones and parsed-manifest
+ * files) other than `current` (and not in use by another load), then `current` itself. Returns
+ * what was wiped.
  */
 export async function enforceCacheBound(
   cacheDir: string,
-  current: string,
+  current: string | undefined,
   maxBytes: number,
 ): Promise<string[]> {
   let size = await directorySize(cacheDir);
@@ -67,13 +87,13 @@ export async function enforceCacheBound(
   const others = [];
   for (const name of names) {
     const path = join(cacheDir, name);
-    if (path === current || locks.has(path)) continue;
+    if (path === current || locks.has(path) || name === '.key') continue;
     const info = await stat(path).catch(() => undefined);
     if (info) others.push({ path, mtimeMs: info.mtimeMs });
   }
   others.sort((a, b) => a.mtimeMs - b.mtimeMs);
   const wiped: string[] = [];
-  for (const entry of [...others, { path: current }]) {
+  for (const entry of current ? [...others, { path: current }] : others) {
     if (size <= maxBytes) break;
     const bytes = await directorySize(entry.path);
     await rm(entry.path, { recursive: true, force: true });

@@ -91,7 +91,7 @@ export async function loadSource(
   const repo = redactUrl(settings.repo);
   const result = isRemote(settings.repo)
     ? await loadRemote(settings, path, limits, options)
-    : await loadLocal(settings, path, limits, options.cacheDir);
+    : await loadLocal(settings, path, limits, options);
   options.logger?.info('source loaded', {
     repo,
     ref: settings.ref,
@@ -120,12 +120,14 @@ async function loadLocal(
   settings: SourceSettings,
   path: string,
   limits: ManifestLimits,
-  cacheDir: string,
+  options: LoadSourceOptions,
 ): Promise<LoadedSource> {
   const cache = {};
   try {
     const { gitdir, commit } = await resolveLocalRevision(settings.repo, settings.ref, cache);
-    const parsed = await cachedManifests(cacheDir, { commit, path, limits }, async () => {
+    // A local repo has no clone in the cache, but its parsed manifests live there: keep the bound.
+    await enforceCacheBound(options.cacheDir, undefined, options.maxCacheBytes ?? DEFAULT_MAX_CACHE_BYTES);
+    const parsed = await cachedManifests(options.cacheDir, { commit, path, limits }, async () => {
       const files = await readManifestFiles({ gitdir, commit, path, limits, repo: settings.repo, cache });
       return { objects: atRevision(commit, () => parseManifests(files, limits)), files: files.length };
     });
@@ -150,7 +152,7 @@ async function loadRemote(
     secrets: options.secrets,
   });
   const maxCacheBytes = options.maxCacheBytes ?? DEFAULT_MAX_CACHE_BYTES;
-  const gitdir = cacheEntry(options.cacheDir, url, credentials.headers.Authorization);
+  const gitdir = await cacheEntry(options.cacheDir, url, credentials.headers.Authorization);
   const transport = createTransport({
     repo: url,
     timeoutMs: options.timeoutMs ?? DEFAULT_TIMEOUT_MS,
@@ -205,7 +207,7 @@ async function loadRemote(
         // Anything else is the cache's fault (a run killed mid-write, a corrupt pack): start clean once.
         options.logger?.warn('git cache unreadable: re-cloning', {
           repo: url,
-          error: (error as Error).message,
+          error: scrubSecrets((error as Error).message, credentials.secrets),
         });
         await rm(gitdir, { recursive: true, force: true });
         return await attempt();

@@ -1,8 +1,9 @@
 /** Parsed manifests are reused by commit: an unchanged revision is neither read nor parsed again. */
-import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cacheEntry, enforceCacheBound } from '../../lambda/source/cache.ts';
 import { loadSource } from '../../lambda/source/source.ts';
 import { type GitServer, startGitServer } from '../support/git-server.ts';
 
@@ -76,5 +77,48 @@ describe('the parsed-manifest cache', () => {
     await loadSource({ repo: repo.workTree }, { cacheDir });
     expect(await loadSource({ repo: repo.workTree }, { cacheDir })).toMatchObject({ cached: false });
     expect(await entries()).toEqual(before);
+  });
+
+  it('bounds the cache by wiping stale parsed-manifest files first, for local repositories too', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'driftless-cache-bound-'));
+    try {
+      await mkdir(join(dir, 'clone'));
+      await writeFile(join(dir, 'clone', 'pack'), Buffer.alloc(100 * 1024));
+      await writeFile(join(dir, 'manifests-stale.json'), Buffer.alloc(500 * 1024));
+      const past = new Date(Date.now() - 60_000);
+      await utimes(join(dir, 'manifests-stale.json'), past, past);
+      expect(await enforceCacheBound(dir, join(dir, 'clone'), 300 * 1024)).toEqual([
+        join(dir, 'manifests-stale.json'),
+      ]);
+      expect(await readdir(join(dir, 'clone'))).toEqual(['pack']);
+
+      await writeFile(join(dir, 'manifests-stale.json'), Buffer.alloc(500 * 1024));
+      const repo = await server.createRepo('cache-bound-local');
+      await repo.commit({ 'a.yaml': configMap('a', '1') });
+      await loadSource({ repo: repo.workTree }, { cacheDir: dir, maxCacheBytes: 300 * 1024 });
+      expect((await readdir(dir)).filter((name) => name === 'manifests-stale.json')).toEqual([]);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('names clone folders by an HMAC with a key of its own, not a plain hash of the credentials', async () => {
+    const [one, two] = [
+      await mkdtemp(join(tmpdir(), 'driftless-key-')),
+      await mkdtemp(join(tmpdir(), 'driftless-key-')),
+    ];
+    try {
+      const auth = `Basic ${Buffer.from('deploy:hunter2').toString('base64')}`;
+      const a = await cacheEntry(one, 'https://git.example/x.git', auth);
+      const b = await cacheEntry(two, 'https://git.example/x.git', auth);
+      expect(basename(a)).not.toBe(basename(b));
+      expect(await cacheEntry(one, 'https://git.example/x.git', auth)).toBe(a);
+      const key = await stat(join(one, '.key'));
+      expect(key.size).toBe(32);
+      expect(key.mode & 0o077).toBe(0);
+    } finally {
+      await rm(one, { recursive: true, force: true });
+      await rm(two, { recursive: true, force: true });
+    }
   });
 });

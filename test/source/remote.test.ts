@@ -192,7 +192,8 @@ describe('loadSource from a remote repository', () => {
     const repo = await server.createRepo('corrupt');
     const sha = await repo.commit({ 'cm.yaml': configMap('a') });
     await loadSource({ repo: repo.url }, options);
-    const [entry] = await readdir(cacheDir);
+    // The clone is the folder; the cache also holds its key and parsed-manifest files.
+    const entry = (await readdir(cacheDir, { withFileTypes: true })).find((e) => e.isDirectory())?.name;
     const packDir = join(cacheDir, entry ?? '', 'objects', 'pack');
     for (const file of await readdir(packDir)) {
       if (file.endsWith('.pack')) await rm(join(packDir, file));
