@@ -5,7 +5,10 @@
  * cached for the life of one discovery (one run), so a run pays one request per group-version it
  * touches. `/api` and `/apis` are read only to explain an unknown kind (which versions a group
  * serves). `invalidate(groupVersion)` drops a cached list, e.g. after a CRD became Established.
+ * `namespacedListable()` walks every served group (preferred versions only), for the rare
+ * question "what is in this namespace?"; it is cached for the run too.
  */
+import pLimit from 'p-limit';
 import type { KubeClient } from './kube-client.ts';
 
 /** How a kind is served by the API server. */
@@ -22,7 +25,15 @@ export interface ResourceInfo {
 }
 
 interface ApiResourceList {
-  resources?: { name: string; kind: string; namespaced: boolean }[];
+  resources?: { name: string; kind: string; namespaced: boolean; verbs?: string[] }[];
+}
+
+interface ApiGroupList {
+  groups?: {
+    name: string;
+    versions: { groupVersion: string; version: string }[];
+    preferredVersion?: { groupVersion: string };
+  }[];
 }
 
 export interface Discovery {
@@ -32,6 +43,13 @@ export interface Discovery {
   invalidate(apiVersion: string): void;
   /** Versions the server serves for a group (for error messages); `[]` if the group is unknown. */
   servedVersions(group: string): Promise<string[]>;
+  /**
+   * Every namespaced resource that supports `list`, in each group's preferred version (one
+   * version of a stored object is enough to see it), custom resources included. Throws when a
+   * group-version cannot be discovered (an aggregated API that is down), because then the answer
+   * would be incomplete.
+   */
+  namespacedListable(): Promise<ResourceInfo[]>;
 }
 
 /** Splits `apps/v1` into group and version; `v1` is the core group. */
@@ -57,6 +75,7 @@ export function objectPath(info: ResourceInfo, name: string, namespace?: string)
 /** Creates a discovery whose cache lives as long as the returned object. */
 export function createDiscovery(kube: KubeClient): Discovery {
   const lists = new Map<string, Promise<ApiResourceList | undefined>>();
+  let listable: Promise<ResourceInfo[]> | undefined;
 
   const fetchList = (apiVersion: string): Promise<ApiResourceList | undefined> => {
     let pending = lists.get(apiVersion);
@@ -88,6 +107,7 @@ export function createDiscovery(kube: KubeClient): Discovery {
     },
     invalidate(apiVersion) {
       lists.delete(apiVersion);
+      listable = undefined;
     },
     async servedVersions(group) {
       if (group === '') {
@@ -101,7 +121,50 @@ export function createDiscovery(kube: KubeClient): Discovery {
       const found = res.body?.groups?.find((g) => g.name === group);
       return found?.versions.map((v) => v.version) ?? [];
     },
+    namespacedListable() {
+      if (!listable) {
+        const pending = listAllNamespaced(kube, fetchList);
+        // A failure (say, an aggregated API that is down) must not stick for the rest of the run.
+        pending.catch(() => {
+          if (listable === pending) listable = undefined;
+        });
+        listable = pending;
+      }
+      return listable;
+    },
   };
+}
+
+async function listAllNamespaced(
+  kube: KubeClient,
+  fetchList: (apiVersion: string) => Promise<ApiResourceList | undefined>,
+): Promise<ResourceInfo[]> {
+  const [core, apis] = await Promise.all([
+    kube.request<{ versions?: string[] }>({ method: 'GET', path: '/api' }),
+    kube.request<ApiGroupList>({ method: 'GET', path: '/apis' }),
+  ]);
+  for (const res of [core, apis]) {
+    if (res.status !== 200) throw new Error(`discovery failed: HTTP ${res.status} ${describeBody(res.body)}`);
+  }
+  const groupVersions = [
+    ...(core.body.versions ?? []).slice(0, 1),
+    ...(apis.body.groups ?? []).flatMap((g) => {
+      const preferred = g.preferredVersion?.groupVersion ?? g.versions[0]?.groupVersion;
+      return preferred ? [preferred] : [];
+    }),
+  ];
+  // A cluster with many CRDs serves a hundred group-versions or more: ask a few at a time.
+  const limit = pLimit(8);
+  const perVersion = await Promise.all(
+    groupVersions.map(async (apiVersion) => {
+      const list = await limit(() => fetchList(apiVersion));
+      const { group, version } = splitApiVersion(apiVersion);
+      return (list?.resources ?? [])
+        .filter((r) => r.namespaced && !r.name.includes('/') && r.verbs?.includes('list'))
+        .map((r) => ({ group, version, apiVersion, kind: r.kind, resource: r.name, namespaced: true }));
+    }),
+  );
+  return perVersion.flat();
 }
 
 function describeBody(body: unknown): string {

@@ -1,17 +1,28 @@
 /**
  * Prune: delete what left Git. Only objects that are in the app's inventory AND still carry the
  * app's label in the cluster are deleted, later stages first and Namespaces last; a uid
- * precondition makes sure the object deleted is the one that was checked.
+ * precondition makes sure the object deleted is the one that was checked. Deleting a Namespace
+ * deletes everything in it, so a Namespace that holds another app's object is left in place (and
+ * in the inventory) until that object is gone.
  */
 import pLimit from 'p-limit';
-import { type Discovery, objectPath } from '../cluster/discovery.ts';
+import { collectionPath, type Discovery, objectPath, type ResourceInfo } from '../cluster/discovery.ts';
 import type { KubeClient } from '../cluster/kube-client.ts';
 import { apiErrorMessage } from './apply.ts';
 import { getObject, type LiveIndex } from './live.ts';
 import { ownerApp } from './ownership.ts';
 import { describeRef, refKey, toRef } from './refs.ts';
-import { pruneGroups } from './stages.ts';
-import { APP_LABEL, type InventoryEntry, type ReconcileOptions, type ResourceResult } from './types.ts';
+import { isNamespace, pruneGroups } from './stages.ts';
+import {
+  APP_LABEL,
+  type InventoryEntry,
+  type KubeObject,
+  type ReconcileOptions,
+  type ResourceResult,
+} from './types.ts';
+
+/** LISTs in flight at once while looking for other apps' objects in a Namespace about to be pruned. */
+const NAMESPACE_CHECK_CONCURRENCY = 8;
 
 export interface PruneContext {
   kube: KubeClient;
@@ -99,6 +110,18 @@ async function pruneOne(
     outcome.results.push({ ...ref, action: 'orphaned', message: ctx.blockedReason });
     return outcome;
   }
+  if (isNamespace(ref)) {
+    // Kept in the inventory (not forgotten), so a later run prunes it once it is clear.
+    const blocker = await otherAppsObjectIn(ctx, ref.name, options.app);
+    if (blocker) {
+      outcome.results.push({
+        ...ref,
+        action: 'orphaned',
+        message: `${describeRef(ref)} not pruned: ${blocker}`,
+      });
+      return outcome;
+    }
+  }
   if (options.dryRun) {
     outcome.results.push({ ...ref, action: 'pruned' });
     return outcome;
@@ -120,4 +143,61 @@ async function pruneOne(
   }
   outcome.results.push({ ...ref, action: 'failed', message: apiErrorMessage(ref, res.status, res.body) });
   return outcome;
+}
+
+/**
+ * Why the Namespace `namespace` must not be deleted, or `undefined` when it holds no object
+ * labelled for another app. One `limit=1` labelled LIST per namespaced listable resource; a
+ * resource that cannot be checked (discovery or LIST failed) blocks too, since deleting the
+ * Namespace would delete whatever it holds.
+ */
+async function otherAppsObjectIn(
+  ctx: PruneContext,
+  namespace: string,
+  app: string,
+): Promise<string | undefined> {
+  let resources: ResourceInfo[];
+  try {
+    resources = await ctx.discovery.namespacedListable();
+  } catch (error) {
+    return `cannot check it for other apps' objects (${error instanceof Error ? error.message : String(error)})`;
+  }
+  const limit = pLimit(NAMESPACE_CHECK_CONCURRENCY);
+  /** Another app's object: the reason given, and no further LIST is sent once one is seen. */
+  let found: string | undefined;
+  let unchecked: string | undefined;
+  await Promise.all(
+    resources.map((info) =>
+      limit(async () => {
+        if (found) return;
+        const res = await ctx.kube.request<{ items?: KubeObject[] }>({
+          method: 'GET',
+          path: collectionPath(info, namespace),
+          query: { labelSelector: `${APP_LABEL},${APP_LABEL}!=${app}`, limit: 1 },
+        });
+        // The kind went away during the run (its CRD was deleted): nothing of it is left.
+        if (res.status === 404) return;
+        if (res.status !== 200) {
+          const reason = (res.body as { message?: string } | undefined)?.message ?? '';
+          unchecked ??= `cannot list its ${qualified(info)} to check for other apps' objects (HTTP ${res.status}${reason ? `: ${reason}` : ''})`;
+          return;
+        }
+        const item = res.body.items?.[0];
+        if (!item) return;
+        const other = describeRef({
+          apiVersion: info.apiVersion,
+          kind: info.kind,
+          namespace,
+          name: item.metadata.name,
+        });
+        found ??= `it holds ${other} of app "${ownerApp(item)}"; left in place until that object is gone`;
+      }),
+    ),
+  );
+  return found ?? unchecked;
+}
+
+/** `deployments.apps`, `configmaps` (core), as kubectl names resources. */
+function qualified(info: ResourceInfo): string {
+  return info.group ? `${info.resource}.${info.group}` : info.resource;
 }
