@@ -54,7 +54,13 @@ export interface PullAgentProps {
    */
   readonly ephemeralStorageSize?: Size;
   /**
-   * Log level of the handler's JSON logs.
+   * Log level of the handler's logger, passed as `POWERTOOLS_LOG_LEVEL`. Lambda's own
+   * application-log filter stays at INFO (or at DEBUG/TRACE when that is asked for) whatever this
+   * says: Lambda files a line without a `level` key, such as the EMF metric lines behind the
+   * `SyncFailures` alarms, as INFO, so a WARN filter would drop them and silence the alarms.
+   * Note: Powertools Logger 2.x follows Lambda's level (`AWS_LAMBDA_LOG_LEVEL`) over
+   * `POWERTOOLS_LOG_LEVEL`, so a level quieter than INFO only takes effect where the handler's
+   * logger applies `POWERTOOLS_LOG_LEVEL` itself.
    * @default lambda.ApplicationLogLevel.INFO
    */
   readonly logLevel?: lambda.ApplicationLogLevel;
@@ -185,7 +191,7 @@ export class PullAgent extends Construct {
       timeout: props.timeout ?? Duration.minutes(10),
       ephemeralStorageSize: props.ephemeralStorageSize ?? Size.gibibytes(2),
       loggingFormat: lambda.LoggingFormat.JSON,
-      applicationLogLevelV2: props.logLevel ?? lambda.ApplicationLogLevel.INFO,
+      applicationLogLevelV2: lambdaLogFilter(props.logLevel),
       // INFO keeps the platform.report line: duration, memory used, and timeouts.
       systemLogLevelV2: lambda.SystemLogLevel.INFO,
       logGroup: this.logGroup,
@@ -201,6 +207,7 @@ export class PullAgent extends Construct {
         DRIFTLESS_CACHE_DIR: '/tmp/driftless',
         POWERTOOLS_SERVICE_NAME: 'driftless',
         POWERTOOLS_METRICS_NAMESPACE: 'Driftless',
+        ...(props.logLevel ? { POWERTOOLS_LOG_LEVEL: powertoolsLevel(props.logLevel) } : {}),
       },
       bundling: {
         format: OutputFormat.ESM,
@@ -280,6 +287,20 @@ export class PullAgent extends Construct {
         "grantInvoke's qualifier suffix: versions and aliases of the agent's own function, nothing else.",
     });
   }
+}
+
+/**
+ * Lambda's application-log filter: never above INFO, where it would drop the metric lines (no
+ * `level` key, so filed as INFO) the alarms are built on; more verbose when the user asks.
+ */
+function lambdaLogFilter(level?: lambda.ApplicationLogLevel): lambda.ApplicationLogLevel {
+  const { TRACE, DEBUG, INFO } = lambda.ApplicationLogLevel;
+  return level === TRACE || level === DEBUG ? level : INFO;
+}
+
+/** Powertools names Lambda's FATAL `CRITICAL`; the other level names are the same. */
+function powertoolsLevel(level: lambda.ApplicationLogLevel): string {
+  return level === lambda.ApplicationLogLevel.FATAL ? 'CRITICAL' : level;
 }
 
 function readConfig(path: string): DriftlessConfig {

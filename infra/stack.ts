@@ -2,7 +2,7 @@
  * `DriftlessStack`: the deployable unit: one `PullAgent`, an optional e-mail alarm topic, VPC
  * placement from plain IDs (no lookups, so `cdk synth` runs offline), and outputs to find things.
  */
-import { CfnOutput, Fn, type RemovalPolicy, Stack, type StackProps, Validations } from 'aws-cdk-lib';
+import { Aws, CfnOutput, Fn, type RemovalPolicy, Stack, type StackProps, Validations } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
@@ -79,8 +79,9 @@ export class DriftlessStack extends Stack {
 
     new CfnOutput(this, 'TableName', { value: this.agent.table.tableName });
     new CfnOutput(this, 'HistoryCommand', {
-      description: 'Read the sync history from your machine',
-      value: `npx driftless history --history dynamodb:${this.agent.table.tableName}`,
+      description: 'Read the sync history from your machine (in a checkout of driftless)',
+      // The table lives in the stack's region, which need not be the reader's default one.
+      value: `AWS_REGION=${Aws.REGION} npx driftless history --history dynamodb:${this.agent.table.tableName}`,
     });
     new CfnOutput(this, 'FunctionName', { value: this.agent.function.functionName });
     new CfnOutput(this, 'AgentRoleArn', {

@@ -13,12 +13,13 @@ const appName = z
     'must be a DNS label (lowercase letters, digits and "-", at most 63 characters): it becomes a label value',
   );
 
-// The shapes EventBridge Scheduler accepts, so a typo fails at synth rather than at deploy.
+// The shapes EventBridge Scheduler accepts, so a typo fails at synth rather than at deploy. The
+// rate unit is singular for 1 and plural otherwise: Scheduler rejects `rate(1 minutes)` and `rate(5 minute)`.
 const schedule = z
   .string()
   .regex(
-    /^(rate\([1-9]\d* (minute|minutes|hour|hours|day|days)\)|cron\(\S+( \S+){5}\))$/,
-    'must be an EventBridge Scheduler expression: rate(5 minutes) or cron(min hour day month weekday year)',
+    /^(rate\((1 (minute|hour|day)|([2-9]|[1-9]\d+) (minutes|hours|days))\)|cron\(\S+( \S+){5}\))$/,
+    'must be an EventBridge Scheduler expression: rate(1 minute), rate(5 minutes) or cron(min hour day month weekday year)',
   );
 
 export const clusterSchema = z.strictObject({

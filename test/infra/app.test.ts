@@ -96,6 +96,32 @@ describe('config validation at synth', () => {
     );
   });
 
+  it('names a rate whose unit does not agree with its number (Scheduler wants 1 minute, 5 minutes)', () => {
+    for (const schedule of [
+      'rate(1 minutes)',
+      'rate(5 minute)',
+      'rate(1 days)',
+      'rate(12 hour)',
+      'rate(0 minutes)',
+    ]) {
+      expect(fails([appConfig('cfg-h', { schedule })]), schedule).toMatch(/apps\[0\]\.schedule: must be/);
+    }
+  });
+
+  it('accepts singular rates for 1 and plural rates for more', () => {
+    const { template } = synthAgent(
+      [
+        appConfig('cfg-i', { schedule: 'rate(1 minute)' }),
+        appConfig('cfg-j', { schedule: 'rate(1 hour)' }),
+        appConfig('cfg-k', { schedule: 'rate(10 days)' }),
+      ],
+      { nag: false },
+    );
+    for (const expression of ['rate(1 minute)', 'rate(1 hour)', 'rate(10 days)']) {
+      template.hasResourceProperties('AWS::Scheduler::Schedule', { ScheduleExpression: expression });
+    }
+  });
+
   it('names a duplicate app', () => {
     expect(fails([appConfig('cfg-d'), appConfig('cfg-d')])).toMatch(
       /apps\[1\]\.name: duplicate app name "cfg-d"/,

@@ -1,6 +1,9 @@
-import { Match } from 'aws-cdk-lib/assertions';
+import { App, Stack } from 'aws-cdk-lib';
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import { ApplicationLogLevel } from 'aws-cdk-lib/aws-lambda';
 import { describe, expect, it } from 'vitest';
-import { appConfig, synthAgent } from './synth-agent.ts';
+import { PullAgent } from '../../infra/pull-agent.ts';
+import { appConfig, FIXTURE_ENTRY, synthAgent, tempDir, writeConfig } from './synth-agent.ts';
 
 describe('PullAgent function', () => {
   const { template } = synthAgent([appConfig('pa-web'), appConfig('pa-api', { suspended: true })]);
@@ -202,5 +205,48 @@ describe('PullAgent VPC placement', () => {
   it('runs outside any VPC by default', () => {
     const { template } = synthAgent([appConfig('novpc-web')]);
     template.hasResourceProperties('AWS::Lambda::Function', { VpcConfig: Match.absent() });
+  });
+});
+
+describe('PullAgent log level', () => {
+  /** The function's logging config and environment for a `logLevel` prop (no bundling). */
+  const functionFor = (logLevel?: ApplicationLogLevel) => {
+    const app = new App({ outdir: tempDir('cdk.out-'), context: { 'aws:cdk:bundling-stacks': [] } });
+    const stack = new Stack(app, 'LogLevelTest');
+    new PullAgent(stack, 'Agent', {
+      configFile: writeConfig({ apps: [appConfig('log-web')] }),
+      entry: FIXTURE_ENTRY,
+      logLevel,
+    });
+    const functions = Template.fromStack(stack).findResources('AWS::Lambda::Function');
+    const [fn] = Object.values(functions) as { Properties: Record<string, any> }[];
+    return {
+      lambdaLevel: fn!.Properties.LoggingConfig.ApplicationLogLevel,
+      powertoolsLevel: fn!.Properties.Environment.Variables.POWERTOOLS_LOG_LEVEL,
+    };
+  };
+
+  it('keeps the Lambda filter at INFO for WARN and ERROR, so the EMF metric lines (no level key) behind the alarms survive', () => {
+    expect(functionFor(ApplicationLogLevel.WARN)).toEqual({ lambdaLevel: 'INFO', powertoolsLevel: 'WARN' });
+    expect(functionFor(ApplicationLogLevel.ERROR)).toEqual({ lambdaLevel: 'INFO', powertoolsLevel: 'ERROR' });
+    expect(functionFor(ApplicationLogLevel.FATAL)).toEqual({
+      lambdaLevel: 'INFO',
+      powertoolsLevel: 'CRITICAL',
+    });
+  });
+
+  it('lets DEBUG and TRACE through the Lambda filter too', () => {
+    expect(functionFor(ApplicationLogLevel.DEBUG)).toEqual({
+      lambdaLevel: 'DEBUG',
+      powertoolsLevel: 'DEBUG',
+    });
+    expect(functionFor(ApplicationLogLevel.TRACE)).toEqual({
+      lambdaLevel: 'TRACE',
+      powertoolsLevel: 'TRACE',
+    });
+  });
+
+  it('filters at INFO and sets no Powertools level by default', () => {
+    expect(functionFor()).toEqual({ lambdaLevel: 'INFO', powertoolsLevel: undefined });
   });
 });
