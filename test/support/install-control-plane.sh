@@ -49,9 +49,20 @@ fi
 export DEBIAN_FRONTEND=noninteractive
 
 src_list=/etc/apt/sources.list.d/driftless-bookworm-src.sources
+keyring=/usr/share/keyrings/debian-archive-keyring.gpg
+# The deb-src entry is signed by Debian's archive keyring, which Debian has and Ubuntu lacks.
+if [ ! -f "$keyring" ]; then
+  # An entry left by an earlier run without the keyring would make this update fail: re-add it below.
+  $sudo rm -f "$src_list"
+  step "installing debian-archive-keyring (signs the bookworm deb-src entry)"
+  $sudo apt-get update -qq || fail "apt-get update failed"
+  $sudo apt-get install -y -qq --no-install-recommends debian-archive-keyring >/dev/null \
+    || fail "apt-get install debian-archive-keyring failed"
+  [ -f "$keyring" ] || fail "debian-archive-keyring did not provide $keyring"
+fi
 if [ ! -f "$src_list" ]; then
   step "adding a deb-src entry for bookworm main"
-  printf 'Types: deb-src\nURIs: http://deb.debian.org/debian\nSuites: bookworm\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' \
+  printf 'Types: deb-src\nURIs: http://deb.debian.org/debian\nSuites: bookworm\nComponents: main\nSigned-By: %s\n' "$keyring" \
     | $sudo tee "$src_list" >/dev/null
 fi
 
