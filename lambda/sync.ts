@@ -18,9 +18,8 @@ import type { KubeClient } from './cluster/kube-client.ts';
 import type { ClusterTarget } from './cluster/target.ts';
 import { type HistoryStore, StateConflictError, type SyncRecord } from './history/store.ts';
 import { errorMessage, type SyncLogger, silentLogger } from './log.ts';
-import { reconcile as reconcileEngine } from './reconcile/reconcile.ts';
+import { countActions, reconcile as reconcileEngine } from './reconcile/reconcile.ts';
 import type {
-  Action,
   AppState,
   DesiredObject,
   ReconcileOptions,
@@ -158,7 +157,7 @@ export async function runSync(input: SyncInput, deps: SyncDeps): Promise<SyncRun
     await record(store, 'finishRun', finished, logger);
     return { record: finished, result: toResult(finished), interrupted, previousRevision };
   } finally {
-    renewal?.stop();
+    await renewal?.stop();
     if (!dryRun) {
       await store.releaseLease(input.app, runId).catch((error: unknown) => {
         logger.warn('could not release lease; it expires on its own', {
@@ -280,9 +279,13 @@ async function record(
   try {
     await store[method](syncRecord);
   } catch (error) {
+    // One CloudWatch event holds 256 KB: every object and action, without the diffs.
     logger.error('sync result not recorded: history store failed', {
       error: errorMessage(error),
-      record: syncRecord,
+      record: {
+        ...syncRecord,
+        resources: syncRecord.resources.map(({ diff: _diff, ...resource }) => resource),
+      },
     });
     throw new HistoryWriteError(
       `history store failed while recording run ${syncRecord.runId} of app "${syncRecord.app}" (${syncRecord.outcome}): ${errorMessage(error)}`,
@@ -311,9 +314,10 @@ function renewLease(
   ttlMs: number,
   now: () => number,
   logger: SyncLogger,
-): { stop(): void } {
+): { stop(): Promise<void> } {
+  let pending: Promise<void> = Promise.resolve();
   const timer = setInterval(() => {
-    store.acquireLease(app, owner, ttlMs, now()).then(
+    pending = store.acquireLease(app, owner, ttlMs, now()).then(
       (held) => {
         if (!held) logger.warn('lease lost to another run', { app, runId: owner });
       },
@@ -321,13 +325,13 @@ function renewLease(
     );
   }, ttlMs / 3);
   timer.unref();
-  return { stop: () => clearInterval(timer) };
-}
-
-export function countActions(resources: readonly { action: Action }[]): Partial<Record<Action, number>> {
-  const counts: Partial<Record<Action, number>> = {};
-  for (const { action } of resources) counts[action] = (counts[action] ?? 0) + 1;
-  return counts;
+  return {
+    // A renewal still in flight must land before the release, or it would take the lease again.
+    stop: async () => {
+      clearInterval(timer);
+      await pending;
+    },
+  };
 }
 
 /**
@@ -352,6 +356,9 @@ function joinErrors(...errors: (string | undefined)[]): string | undefined {
   const present = errors.filter((error): error is string => Boolean(error));
   return present.length ? present.join('; ') : undefined;
 }
+
+// The CLI renders counts with the same helper.
+export { countActions };
 
 /** Sorts by start time, then random: unique across processes. */
 function newRunId(startedMs: number): string {

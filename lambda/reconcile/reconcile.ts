@@ -16,6 +16,7 @@ import { describeRef, refKey, toRef } from './refs.ts';
 import { DEFINITIONS_STAGE, isNamespace } from './stages.ts';
 import { type SyncContext, syncObject } from './sync-object.ts';
 import type {
+  Action,
   AppState,
   DesiredObject,
   InventoryEntry,
@@ -243,8 +244,9 @@ function unverifiedEntry(object: { ref: ObjectRef; stage: number }): InventoryEn
   return { ...toRef(object.ref), stage: object.stage, digest: '' };
 }
 
-function countActions(resources: ResourceResult[]): Record<string, number> {
-  const counts: Record<string, number> = {};
-  for (const r of resources) counts[r.action] = (counts[r.action] ?? 0) + 1;
+/** Objects per action, e.g. `{ created: 2, unchanged: 5 }`. */
+export function countActions(resources: readonly { action: Action }[]): Partial<Record<Action, number>> {
+  const counts: Partial<Record<Action, number>> = {};
+  for (const { action } of resources) counts[action] = (counts[action] ?? 0) + 1;
   return counts;
 }
