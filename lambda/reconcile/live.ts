@@ -2,7 +2,7 @@
  * Reading what the app owns in the cluster: one labelled LIST per kind (cluster-wide), so a run
  * that changes nothing costs requests per kind, not per object. Objects that LIST cannot see (new,
  * not yet labelled, or another app's) are read by collection where many are missing (a first
- * sync), else by single GETs.
+ * sync; bounded, never Secrets), else by single GETs.
  */
 import { collectionPath, objectPath, type ResourceInfo } from '../cluster/discovery.ts';
 import type { KubeClient } from '../cluster/kube-client.ts';
@@ -48,10 +48,26 @@ export async function listOwned(kube: KubeClient, kinds: ResourceInfo[], app: st
   return index;
 }
 
+/** Page size of the unlabelled collection reads of `listMissing`. */
+export const MISSING_PAGE_LIMIT = 500;
 /**
- * Reads, whole and whatever their labels, the collections in which at least `threshold` desired
- * objects are missing from `index`: one paged LIST instead of a GET per object (a first sync of
- * 1,000 objects). Found objects join `index.objects`; read scopes join `index.complete`.
+ * Pages `listMissing` reads of one collection at most. A namespace shared with other tools can
+ * hold thousands of objects; past this the remaining objects are read by GET.
+ */
+export const MISSING_MAX_PAGES = 2;
+
+/**
+ * Kinds never read whole: a namespace's Secrets are mostly other tools' (Helm keeps a large
+ * Secret per release), and their values have no business in driftless' memory.
+ */
+const NEVER_READ_WHOLE = new Set(['/Secret']);
+
+/**
+ * Reads, whatever their labels, the collections in which at least `threshold` desired objects are
+ * missing from `index`: a paged LIST instead of a GET per object (a first sync of 1,000 objects).
+ * Only desired objects are kept. A collection read to its end, or whose missing objects were all
+ * found, joins `index.complete`; one larger than `MISSING_MAX_PAGES` pages stays incomplete, so
+ * the objects not found in it are read by GET. Secrets are always read by GET.
  */
 export async function listMissing(
   kube: KubeClient,
@@ -59,45 +75,61 @@ export async function listMissing(
   desired: { key: string; ref: ObjectRef; info: ResourceInfo }[],
   threshold = 4,
 ): Promise<void> {
-  const missing = new Map<string, { info: ResourceInfo; namespace?: string; count: number }>();
+  const missing = new Map<string, { info: ResourceInfo; namespace?: string; keys: Set<string> }>();
   for (const { key, ref, info } of desired) {
-    if (index.objects.has(key)) continue;
+    if (index.objects.has(key) || NEVER_READ_WHOLE.has(kindKey(info))) continue;
     const scope = scopeKey(info, ref.namespace);
-    const entry = missing.get(scope) ?? { info, namespace: ref.namespace, count: 0 };
-    entry.count += 1;
+    const entry = missing.get(scope) ?? { info, namespace: ref.namespace, keys: new Set<string>() };
+    entry.keys.add(key);
     missing.set(scope, entry);
   }
   await Promise.all(
     [...missing.entries()]
-      .filter(([, m]) => m.count >= threshold)
-      .map(async ([scope, { info, namespace }]) => {
-        const found: KubeObject[] = [];
+      .filter(([, m]) => m.keys.size >= threshold)
+      .map(async ([scope, { info, namespace, keys }]) => {
         let next: string | undefined;
+        let pages = 0;
         do {
           const res = await kube.request<{ items?: KubeObject[]; metadata?: { continue?: string } }>({
             method: 'GET',
             path: collectionPath(info, namespace),
-            query: { limit: 500, continue: next },
+            query: { limit: MISSING_PAGE_LIMIT, continue: next },
           });
           // Without list permission, each object falls back to its own GET.
           if (res.status !== 200) return;
-          found.push(...(res.body.items ?? []));
+          pages += 1;
+          for (const item of res.body.items ?? []) {
+            const object = asListed(info, item);
+            const key = listedKey(info, item);
+            if (!keys.has(key)) continue;
+            index.objects.set(key, object);
+            keys.delete(key);
+          }
           next = res.body.metadata?.continue || undefined;
-        } while (next);
-        addItems(index, info, found);
-        index.complete.add(scope);
+        } while (next && keys.size > 0 && pages < MISSING_MAX_PAGES);
+        // Unread pages may hold the objects not found yet: the scope is complete only when read to
+        // its end or when nothing is left to find.
+        if (!next || keys.size === 0) index.complete.add(scope);
       }),
   );
 }
 
 function addItems(index: LiveIndex, info: ResourceInfo, items: KubeObject[]): void {
   for (const item of items) {
-    // List items omit apiVersion/kind; keep the ref shape the rest of the engine uses.
-    const object = { ...item, apiVersion: info.apiVersion, kind: info.kind };
-    const ref: ObjectRef = { apiVersion: info.apiVersion, kind: info.kind, name: item.metadata.name };
-    if (info.namespaced) ref.namespace = item.metadata.namespace;
-    index.objects.set(refKey(ref), object);
+    const object = asListed(info, item);
+    index.objects.set(listedKey(info, item), object);
   }
+}
+
+function listedKey(info: ResourceInfo, item: KubeObject): string {
+  const ref: ObjectRef = { apiVersion: info.apiVersion, kind: info.kind, name: item.metadata.name };
+  if (info.namespaced) ref.namespace = item.metadata.namespace;
+  return refKey(ref);
+}
+
+/** A LIST item as an object: items omit apiVersion/kind, which the rest of the engine reads. */
+function asListed(info: ResourceInfo, item: KubeObject): KubeObject {
+  return { ...item, apiVersion: info.apiVersion, kind: info.kind };
 }
 
 export type GetOutcome = { ok: true; object: KubeObject | undefined } | { ok: false; message: string };

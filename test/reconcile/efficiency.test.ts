@@ -5,7 +5,10 @@
  * object whose manifest changed or whose live object was written by someone else: an object
  * whose applied body digest and resourceVersion both match the inventory is not dry-run.
  */
+import pLimit from 'p-limit';
 import { describe, expect, it } from 'vitest';
+import type { KubeClient, KubeRequest } from '../../lambda/cluster/kube-client.ts';
+import { MISSING_MAX_PAGES, MISSING_PAGE_LIMIT } from '../../lambda/reconcile/live.ts';
 import type { DesiredObject } from '../../lambda/reconcile/types.ts';
 import { kubectl, kubectlGet } from '../support/kubectl.ts';
 import {
@@ -264,5 +267,96 @@ describe('inventory digests', () => {
     expect(notUnchanged(result).filter((r) => r.startsWith('created'))).toHaveLength(5);
     const live = await kubectlGet(cp.kubeconfig, 'configmap', 'cm-0', 'eff-shared');
     expect(live?.data).toEqual({ owner: 'other' });
+  });
+});
+
+/** A client that records every request it passes on. */
+function recording(kube: KubeClient): { client: KubeClient; requests: KubeRequest[] } {
+  const requests: KubeRequest[] = [];
+  const client: KubeClient = {
+    server: kube.server,
+    get requestCount() {
+      return kube.requestCount;
+    },
+    request<T>(req: KubeRequest) {
+      requests.push(req);
+      return kube.request<T>(req);
+    },
+  };
+  return { client, requests };
+}
+
+describe('collection reads of missing objects', () => {
+  it('reads at most MISSING_MAX_PAGES pages of a crowded namespace and GETs the missing objects it did not see', async () => {
+    const NS = 'eff-crowded';
+    const kube = adminClient();
+    await kubectl(cp.kubeconfig, 'create', 'namespace', NS);
+    // More unrelated objects than the cap, all sorting before the app's own.
+    const limit = pLimit(16);
+    await Promise.all(
+      Array.from({ length: MISSING_PAGE_LIMIT * MISSING_MAX_PAGES + 1 }, (_, i) =>
+        limit(() =>
+          kube.request({
+            method: 'POST',
+            path: `/api/v1/namespaces/${NS}/configmaps`,
+            body: configMap(`filler-${String(i).padStart(4, '0')}`, NS, { i: String(i) }),
+          }),
+        ),
+      ),
+    );
+    // Seen on the first page: no GET needed for it.
+    await kubectl(cp.kubeconfig, 'create', 'configmap', 'aa-seen', '-n', NS, '--from-literal=x=old');
+    const names = ['aa-seen', ...Array.from({ length: 5 }, (_, i) => `zz-${i}`)];
+    const { client, requests } = recording(kube);
+    const app = appRunner(client, { app: NS, defaultNamespace: NS });
+
+    const result = await app.run(manifests(...names.map((n) => configMap(n, NS, { x: 'new' }))), 'rev1');
+    expect(result.outcome).toBe('Synced');
+    expect(notUnchanged(result).sort()).toEqual([
+      'configured aa-seen',
+      ...names.slice(1).map((n) => `created ${n}`),
+    ]);
+    for (const name of names)
+      expect((await kubectlGet(cp.kubeconfig, 'configmap', name, NS))?.data.x).toBe('new');
+
+    const collection = `/api/v1/namespaces/${NS}/configmaps`;
+    const pages = requests.filter((r) => r.method === 'GET' && r.path === collection);
+    expect(pages.map((r) => r.query?.limit)).toEqual(Array(MISSING_MAX_PAGES).fill(MISSING_PAGE_LIMIT));
+    const gets = requests.filter((r) => r.method === 'GET' && r.path.startsWith(`${collection}/`));
+    expect(gets.map((r) => r.path.slice(collection.length + 1)).sort()).toEqual(names.slice(1));
+  });
+
+  it("never reads a namespace's Secrets whole: missing Secrets are read one by one", async () => {
+    const NS = 'eff-secrets';
+    const kube = adminClient();
+    await kubectl(cp.kubeconfig, 'create', 'namespace', NS);
+    await kubectl(
+      cp.kubeconfig,
+      'create',
+      'secret',
+      'generic',
+      'helm-release',
+      '-n',
+      NS,
+      '--from-literal=v=not-mine',
+    );
+    const names = Array.from({ length: 6 }, (_, i) => `s-${i}`);
+    const { client, requests } = recording(kube);
+    const app = appRunner(client, { app: NS, defaultNamespace: NS });
+    const secrets = names.map((name) => ({
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: { name, namespace: NS },
+      stringData: { k: name },
+    }));
+
+    const result = await app.run(manifests(...secrets), 'rev1');
+    expect(notUnchanged(result)).toEqual(names.map((n) => `created ${n}`));
+    const collection = `/api/v1/namespaces/${NS}/secrets`;
+    // Only the app's own Secrets are ever listed (by label, cluster-wide).
+    const lists = requests.filter((r) => r.method === 'GET' && r.path.endsWith('/secrets'));
+    expect(lists.map((r) => r.query?.labelSelector)).toEqual([`driftless.dev/app=${NS}`]);
+    const gets = requests.filter((r) => r.method === 'GET' && r.path.startsWith(`${collection}/`));
+    expect(gets.map((r) => r.path.slice(collection.length + 1)).sort()).toEqual(names);
   });
 });
