@@ -148,7 +148,9 @@ export async function runSync(input: SyncInput, deps: SyncDeps): Promise<SyncRun
 
   const renewal = dryRun ? undefined : renewLease(store, input.app, runId, leaseTtlMs, now, logger);
   try {
-    await record(store, 'startRun', base, logger);
+    // A plan takes no lease, so a sync beside it would mark its Running record Interrupted:
+    // plans are recorded once, when they finish.
+    if (!dryRun) await record(store, 'startRun', base, logger);
     const interrupted = dryRun ? [] : await store.markInterrupted(input.app, runId, base.startedAt);
     for (const dead of interrupted) {
       logger.warn('earlier run marked interrupted', { app: input.app, runId: dead.runId });

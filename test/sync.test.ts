@@ -254,6 +254,31 @@ describe.each(['sqlite', 'dynamodb'] as const)('runSync with the %s history stor
     await store.releaseLease(app, 'someone-else');
   });
 
+  it('does not mark a plan still running as Interrupted when a sync runs beside it', async () => {
+    const { app, repo } = await newApp();
+    let release: () => void = () => undefined;
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const slow = deps({
+      loadSource: async (settings) => {
+        await gate;
+        return loadSource(settings, { cacheDir: join(workDir, 'cache', kind) });
+      },
+    });
+    const plan = runSync(input(app, repo, { dryRun: true }), slow);
+    const sync = await runSync(input(app, repo), deps());
+    expect(sync.interrupted).toEqual([]);
+    release();
+    const planned = await plan;
+    expect(planned.record).toMatchObject({
+      dryRun: true,
+      outcome: expect.stringMatching(/Synced|OutOfSync/),
+    });
+    const runs = await store.listRuns({ app });
+    expect(runs.map((r) => r.outcome).sort()).toEqual([planned.record.outcome, 'Synced'].sort());
+  });
+
   it('logs the whole result and throws when the history store fails while finishing', async () => {
     const { app, repo } = await newApp();
     const logger = memoryLogger();
