@@ -6,7 +6,13 @@
  * in the inventory) until that object is gone.
  */
 import pLimit from 'p-limit';
-import { collectionPath, type Discovery, objectPath, type ResourceInfo } from '../cluster/discovery.ts';
+import {
+  collectionPath,
+  type Discovery,
+  objectPath,
+  type ResourceInfo,
+  splitApiVersion,
+} from '../cluster/discovery.ts';
 import type { KubeClient } from '../cluster/kube-client.ts';
 import { apiErrorMessage } from './apply.ts';
 import { getObject, type LiveIndex } from './live.ts';
@@ -68,9 +74,9 @@ async function pruneOne(
   const { options } = ctx;
   const key = refKey(entry);
   const ref = toRef(entry);
-  const info = await ctx.discovery.resolve(entry.apiVersion, entry.kind);
+  const info = await resolveServed(ctx.discovery, entry.apiVersion, entry.kind);
   if (!info) {
-    // The kind is no longer served (its CRD is gone), so neither is the object.
+    // No version of the kind is served (its CRD is gone), so neither is the object.
     outcome.forget.add(key);
     return outcome;
   }
@@ -200,4 +206,24 @@ async function otherAppsObjectIn(
 /** `deployments.apps`, `configmaps` (core), as kubectl names resources. */
 function qualified(info: ResourceInfo): string {
   return info.group ? `${info.resource}.${info.group}` : info.resource;
+}
+
+/**
+ * The kind through the version it was applied with, or through any version its group still
+ * serves: an object outlives a version that stops being served (a CRD's `served: false`, a
+ * removed built-in version) and must still be found and pruned.
+ */
+async function resolveServed(
+  discovery: Discovery,
+  apiVersion: string,
+  kind: string,
+): Promise<ResourceInfo | undefined> {
+  const exact = await discovery.resolve(apiVersion, kind);
+  if (exact) return exact;
+  const { group } = splitApiVersion(apiVersion);
+  for (const version of await discovery.servedVersions(group)) {
+    const info = await discovery.resolve(group ? `${group}/${version}` : version, kind);
+    if (info) return info;
+  }
+  return undefined;
 }

@@ -256,4 +256,40 @@ describe('prune across API groups', () => {
       expect(await kubectlGet(cp.kubeconfig, 'configmap', name, NS)).toBeUndefined();
     expect(next.state.inventory.map((e) => e.name)).toEqual([NS]);
   });
+
+  it('still finds and prunes an object whose applied version is no longer served', async () => {
+    const NS = 'prune-unserved';
+    const group = 'unserved.prune.driftless.dev';
+    const crd = (alphaServed: boolean) => ({
+      apiVersion: 'apiextensions.k8s.io/v1',
+      kind: 'CustomResourceDefinition',
+      metadata: { name: `gadgets.${group}` },
+      spec: {
+        group,
+        scope: 'Namespaced',
+        names: { plural: 'gadgets', singular: 'gadget', kind: 'Gadget', listKind: 'GadgetList' },
+        versions: ['v1alpha1', 'v1'].map((name) => ({
+          name,
+          served: name === 'v1' || alphaServed,
+          storage: name === 'v1',
+          schema: { openAPIV3Schema: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true } },
+        })),
+      },
+    });
+    const gadget = {
+      apiVersion: `${group}/v1alpha1`,
+      kind: 'Gadget',
+      metadata: { name: 'old', namespace: NS },
+    };
+    const app = appRunner(adminClient(), { app: 'prune-unserved', defaultNamespace: NS });
+    expect((await app.run(manifests(namespace(NS), crd(true), gadget), 'rev1')).outcome).toBe('Synced');
+    // Removed from Git while prune is off, then the CRD stops serving the version it was applied with.
+    await app.run(manifests(namespace(NS), crd(true)), 'rev2');
+    await app.run(manifests(namespace(NS), crd(false)), 'rev3');
+    expect(app.state.inventory.some((e) => e.kind === 'Gadget')).toBe(true);
+
+    const result = await app.run(manifests(namespace(NS), crd(false)), 'rev4', { prune: true });
+    expect(actionOf(result, 'Gadget', 'old')?.action).toBe('pruned');
+    expect(await kubectlGet(cp.kubeconfig, `gadgets.v1.${group}`, 'old', NS)).toBeUndefined();
+  });
 });
