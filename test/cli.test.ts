@@ -2,54 +2,27 @@
  * `driftless` as users run it: a child process (`node lambda/cli.ts`, Node 24 from
  * node_modules/.bin) against the local API server and a local Git repository.
  */
-import { execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { delimiter, join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { openHistoryStore } from '../lambda/history/open-store.ts';
 import type { SyncRecord } from '../lambda/history/store.ts';
+import { type CliRun, runDriftless } from './support/driftless-cli.ts';
 import { kubectl, kubectlGet } from './support/kubectl.ts';
 
 const exec = promisify(execFile);
 const cp = inject('controlPlane');
-const projectRoot = resolve(import.meta.dirname, '..');
-
-interface CliRun {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
 
 let workDir: string;
 let repo: string;
 let history: string;
 
-/** Runs the CLI like `npm run driftless --` does: `node` resolved from node_modules/.bin first. */
+/** Runs the CLI like `npm run driftless --` does, with this file's Git cache. */
 function driftless(args: string[], env: NodeJS.ProcessEnv = {}, command = 'node'): Promise<CliRun> {
-  return new Promise((resolveRun, reject) => {
-    const child = spawn(command, command === 'node' ? ['lambda/cli.ts', ...args] : args, {
-      cwd: projectRoot,
-      env: {
-        ...process.env,
-        PATH: `${join(projectRoot, 'node_modules', '.bin')}${delimiter}${process.env.PATH}`,
-        DRIFTLESS_CACHE_DIR: join(workDir, 'cache'),
-        ...env,
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => {
-      stdout += chunk;
-    });
-    child.stderr.on('data', (chunk: Buffer) => {
-      stderr += chunk;
-    });
-    child.on('error', reject);
-    child.on('close', (code) => resolveRun({ code: code ?? -1, stdout, stderr }));
-  });
+  return runDriftless(args, { DRIFTLESS_CACHE_DIR: join(workDir, 'cache'), ...env }, command);
 }
 
 async function commit(files: Record<string, string | null>, message: string): Promise<string> {

@@ -5,9 +5,9 @@
  * can be read back raw (database bytes, DynamoDB items with their payloads unzipped), so a test
  * can grep everything a run left behind.
  */
-import { execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { readdir, readFile } from 'node:fs/promises';
-import { delimiter, join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { gunzipSync } from 'node:zlib';
 import { type AttributeValue, DynamoDBClient, ScanCommand } from '@aws-sdk/client-dynamodb';
@@ -18,11 +18,11 @@ import type { HistoryStore, SyncRecord } from '../../lambda/history/store.ts';
 import type { SyncLogger } from '../../lambda/log.ts';
 import { loadSource, type ManifestLimits } from '../../lambda/source/source.ts';
 import { runSync, type SyncInput, type SyncRun } from '../../lambda/sync.ts';
+import { type CliRun, runDriftless } from '../support/driftless-cli.ts';
 import { type LocalDynamo, startDynamo } from '../support/dynamodb.ts';
 import type { GitServer } from '../support/git-server.ts';
 
 const exec = promisify(execFile);
-const projectRoot = resolve(import.meta.dirname, '..', '..');
 
 export type StoreKind = 'sqlite' | 'dynamodb';
 
@@ -159,36 +159,9 @@ export async function runsOf(store: HistoryStore, app: string): Promise<SyncReco
   return (await store.listRuns({ app, limit: 100 })).reverse();
 }
 
-export interface CliRun {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs `driftless` as a user does: a child process on Node 24 from node_modules/.bin. */
-export function driftlessCli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<CliRun> {
-  return new Promise((resolveRun, reject) => {
-    const child = spawn('node', ['lambda/cli.ts', ...args], {
-      cwd: projectRoot,
-      env: {
-        ...process.env,
-        PATH: `${join(projectRoot, 'node_modules', '.bin')}${delimiter}${process.env.PATH}`,
-        ...env,
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => {
-      stdout += chunk;
-    });
-    child.stderr.on('data', (chunk: Buffer) => {
-      stderr += chunk;
-    });
-    child.on('error', reject);
-    child.on('close', (code) => resolveRun({ code: code ?? -1, stdout, stderr }));
-  });
-}
+/** Runs `driftless` as a user does (see `test/support/driftless-cli.ts`). */
+export const driftlessCli = runDriftless;
+export type { CliRun };
 
 /** Every file under `dir` (names and contents), as text: for grepping a cache folder. */
 export async function dumpTree(dir: string): Promise<string> {
