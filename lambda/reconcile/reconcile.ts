@@ -153,16 +153,19 @@ export async function reconcile(input: ReconcileInput): Promise<ReconcileResult>
         continue;
       }
       // Custom resources of CRDs applied just now need the CRD Established and fresh discovery.
-      for (const object of batch) {
-        const result = resources.find((r) => refKey(r) === object.key);
-        if (!isCrd(object.ref) || !result || !['created', 'configured'].includes(result.action)) continue;
-        if (!(await waitEstablished(kube, object.ref.name, { timeoutMs: CRD_ESTABLISH_TIMEOUT_MS }))) {
-          result.message = [result.message, `not Established within ${CRD_ESTABLISH_TIMEOUT_MS / 1000} s`]
-            .filter(Boolean)
-            .join('; ');
-        }
-        for (const kind of kindsDefinedBy(object.body)) discovery.invalidate(kind.apiVersion);
-      }
+      // All are waited for at once: N stuck CRDs cost one timeout, not N.
+      await Promise.all(
+        batch.map(async (object) => {
+          const result = resources.find((r) => refKey(r) === object.key);
+          if (!isCrd(object.ref) || !result || !['created', 'configured'].includes(result.action)) return;
+          if (!(await waitEstablished(kube, object.ref.name, { timeoutMs: CRD_ESTABLISH_TIMEOUT_MS }))) {
+            result.message = [result.message, `not Established within ${CRD_ESTABLISH_TIMEOUT_MS / 1000} s`]
+              .filter(Boolean)
+              .join('; ');
+          }
+          for (const kind of kindsDefinedBy(object.body)) discovery.invalidate(kind.apiVersion);
+        }),
+      );
     }
 
     const failed = resources.filter((r) => r.action === 'failed').length;
