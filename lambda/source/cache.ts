@@ -4,7 +4,7 @@
  * are wiped; the entry in use is wiped last, and then simply re-cloned.
  */
 import { createHmac, randomBytes } from 'node:crypto';
-import { lstat, mkdir, readdir, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import { link, lstat, mkdir, readdir, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
 /** Default bound of the whole cache folder: half of Lambda's default 512 MB `/tmp`. */
@@ -28,14 +28,30 @@ export async function cacheEntry(
   return join(cacheDir, key);
 }
 
-async function cacheKey(cacheDir: string): Promise<Buffer> {
+const keys = new Map<string, Promise<Buffer>>();
+
+/** The cache folder's HMAC key: made once, atomically, shared by every load and process. */
+function cacheKey(cacheDir: string): Promise<Buffer> {
+  let key = keys.get(cacheDir);
+  if (!key) {
+    key = readOrCreateKey(cacheDir);
+    keys.set(cacheDir, key);
+    key.catch(() => keys.delete(cacheDir));
+  }
+  return key;
+}
+
+async function readOrCreateKey(cacheDir: string): Promise<Buffer> {
   const path = join(cacheDir, '.key');
   const existing = await readFile(path).catch(() => undefined);
   if (existing?.length === 32) return existing;
   await mkdir(cacheDir, { recursive: true });
-  const fresh = randomBytes(32);
-  // Two loads racing to create it: the first write wins, both then read the same key.
-  await writeFile(path, fresh, { flag: 'wx', mode: 0o600 }).catch(() => undefined);
+  // Written aside, then linked into place: link fails if another process got there first, and a
+  // reader never sees a half-written key.
+  const partial = `${path}.${randomBytes(6).toString('hex')}`;
+  await writeFile(partial, randomBytes(32), { mode: 0o600 });
+  await link(partial, path).catch(() => undefined);
+  await rm(partial, { force: true });
   return readFile(path);
 }
 
@@ -87,7 +103,7 @@ export async function enforceCacheBound(
   const others = [];
   for (const name of names) {
     const path = join(cacheDir, name);
-    if (path === current || locks.has(path) || name === '.key') continue;
+    if (path === current || locks.has(path) || name.startsWith('.key')) continue;
     const info = await stat(path).catch(() => undefined);
     if (info) others.push({ path, mtimeMs: info.mtimeMs });
   }

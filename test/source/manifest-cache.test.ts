@@ -1,7 +1,9 @@
 /** Parsed manifests are reused by commit: an unchanged revision is neither read nor parsed again. */
+import { execFile } from 'node:child_process';
 import { mkdir, mkdtemp, readdir, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cacheEntry, enforceCacheBound } from '../../lambda/source/cache.ts';
 import { loadSource } from '../../lambda/source/source.ts';
@@ -10,6 +12,7 @@ import { type GitServer, startGitServer } from '../support/git-server.ts';
 const configMap = (name: string, value: string) =>
   `apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ${name}\ndata:\n  value: "${value}"\n`;
 
+const exec = promisify(execFile);
 let server: GitServer;
 let cacheDir: string;
 const entries = async () => (await readdir(cacheDir)).filter((name) => name.startsWith('manifests-'));
@@ -119,6 +122,22 @@ describe('the parsed-manifest cache', () => {
     } finally {
       await rm(one, { recursive: true, force: true });
       await rm(two, { recursive: true, force: true });
+    }
+  });
+
+  it('gives every process racing on a fresh cache the same key, so they share one clone folder', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'driftless-key-race-'));
+    try {
+      const module = new URL('../../lambda/source/cache.ts', import.meta.url).href;
+      const script = `const { cacheEntry } = await import(${JSON.stringify(module)});
+        console.log(await cacheEntry(${JSON.stringify(dir)}, 'https://git.example/x.git', 'Basic abc'));`;
+      const run = () =>
+        exec(process.execPath, ['--input-type=module', '-e', script]).then(({ stdout }) => stdout.trim());
+      const entries = await Promise.all([run(), run(), run(), run(), run(), run()]);
+      expect(new Set(entries).size).toBe(1);
+      expect(await cacheEntry(dir, 'https://git.example/x.git', 'Basic abc')).toBe(entries[0]);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
     }
   });
 });
