@@ -146,7 +146,13 @@ export async function runSync(input: SyncInput, deps: SyncDeps): Promise<SyncRun
     return { record: skipped, result: toResult(skipped), interrupted: [] };
   }
 
-  const renewal = dryRun ? undefined : renewLease(store, input.app, runId, leaseTtlMs, now, logger);
+  // Losing the lease (taken by another run, or not renewable for a whole TTL) stops this run's writes.
+  const lease = new AbortController();
+  const renewal = dryRun
+    ? undefined
+    : renewLease(store, input.app, runId, leaseTtlMs, now, logger, (reason) =>
+        lease.abort(new Error(reason)),
+      );
   try {
     // A plan takes no lease, so a sync beside it would mark its Running record Interrupted:
     // plans are recorded once, when they finish.
@@ -155,7 +161,14 @@ export async function runSync(input: SyncInput, deps: SyncDeps): Promise<SyncRun
     for (const dead of interrupted) {
       logger.warn('earlier run marked interrupted', { app: input.app, runId: dead.runId });
     }
-    const { record: finished, previousRevision } = await syncSteps(input, deps, base, now, logger);
+    const { record: finished, previousRevision } = await syncSteps(
+      input,
+      deps,
+      base,
+      now,
+      logger,
+      lease.signal,
+    );
     await record(store, 'finishRun', finished, logger);
     return { record: finished, result: toResult(finished), interrupted, previousRevision };
   } finally {
@@ -178,6 +191,7 @@ async function syncSteps(
   base: SyncRecord,
   now: () => number,
   logger: SyncLogger,
+  signal: AbortSignal,
 ): Promise<{ record: SyncRecord; previousRevision?: string }> {
   let revision = '';
   let previousRevision: string | undefined;
@@ -219,6 +233,7 @@ async function syncSteps(
       options,
       state,
       logger,
+      signal,
       // Write-ahead: the objects this run may create are tracked before the first write.
       beforeWrite: async (intended) => {
         version = await deps.store.putState(input.app, intended, version);
@@ -308,7 +323,11 @@ async function takeLease(store: HistoryStore, app: string, runId: string, ttlMs:
   }
 }
 
-/** Keeps the lease alive while the run works; a renewal that fails is logged, not fatal. */
+/**
+ * Keeps the lease alive while the run works. A renewal that fails is logged; `onLost` is called
+ * once another run holds the lease, or when no renewal succeeded for a whole TTL (the lease may
+ * have expired and passed on).
+ */
 function renewLease(
   store: HistoryStore,
   app: string,
@@ -316,14 +335,28 @@ function renewLease(
   ttlMs: number,
   now: () => number,
   logger: SyncLogger,
+  onLost: (reason: string) => void,
 ): { stop(): Promise<void> } {
   let pending: Promise<void> = Promise.resolve();
+  let lastHeld = now();
   const timer = setInterval(() => {
     pending = store.acquireLease(app, owner, ttlMs, now()).then(
       (held) => {
-        if (!held) logger.warn('lease lost to another run', { app, runId: owner });
+        if (held) {
+          lastHeld = now();
+          return;
+        }
+        logger.warn('lease lost to another run', { app, runId: owner });
+        onLost(`the lease of app "${app}" was taken by another run: stopped before further writes`);
       },
-      (error: unknown) => logger.warn('lease renewal failed', { app, error: errorMessage(error) }),
+      (error: unknown) => {
+        logger.warn('lease renewal failed', { app, error: errorMessage(error) });
+        if (now() - lastHeld >= ttlMs) {
+          onLost(
+            `the lease of app "${app}" could not be renewed for ${Math.round(ttlMs / 1000)} s (${errorMessage(error)}): stopped before further writes`,
+          );
+        }
+      },
     );
   }, ttlMs / 3);
   timer.unref();

@@ -254,6 +254,54 @@ describe.each(['sqlite', 'dynamodb'] as const)('runSync with the %s history stor
     await store.releaseLease(app, 'someone-else');
   });
 
+  it('stops writing once another run takes its lease, and records the run Failed', async () => {
+    counter += 1;
+    const app = `sync-${kind}-${counter}`;
+    const repo = await git.createRepo(app);
+    const names = Array.from({ length: 30 }, (_, i) => `cm-${i}`);
+    await repo.commit(
+      Object.fromEntries(
+        names.map((name) => [
+          `${name}.yaml`,
+          `apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ${name}\n  namespace: default\ndata:\n  a: "1"\n`,
+        ]),
+      ),
+    );
+    // The first acquire wins; every renewal finds another owner.
+    let acquires = 0;
+    const stolen: HistoryStore = {
+      startRun: (record) => store.startRun(record),
+      finishRun: (record) => store.finishRun(record),
+      listRuns: (query) => store.listRuns(query),
+      markInterrupted: (...args) => store.markInterrupted(...args),
+      getState: (name) => store.getState(name),
+      putState: (...args) => store.putState(...args),
+      acquireLease: async (...args) => (++acquires === 1 ? store.acquireLease(...args) : false),
+      releaseLease: (...args) => store.releaseLease(...args),
+      close: async () => undefined,
+    };
+    const slow = async (target: Parameters<typeof connectCluster>[0]) => {
+      const kube = await connectCluster(target);
+      return {
+        server: kube.server,
+        get requestCount() {
+          return kube.requestCount;
+        },
+        async request<T>(req: Parameters<typeof kube.request>[0]) {
+          if (req.method === 'PATCH') await sleep(40);
+          return kube.request<T>(req);
+        },
+      };
+    };
+    const run = await runSync(input(app, repo), deps({ store: stolen, connect: slow, leaseTtlMs: 150 }));
+    expect(run.record.outcome).toBe('Failed');
+    expect(run.record.error).toMatch(new RegExp(`the lease of app "${app}" was taken by another run`));
+    const created = await Promise.all(
+      names.map((name) => kubectlGet(cp.kubeconfig, 'configmap', name, 'default')),
+    );
+    expect(created.filter(Boolean).length).toBeLessThan(names.length);
+  });
+
   it('does not mark a plan still running as Interrupted when a sync runs beside it', async () => {
     const { app, repo } = await newApp();
     let release: () => void = () => undefined;

@@ -49,6 +49,8 @@ export interface ReconcileInput {
    * answer was lost, leaves no labelled object untracked: prune still checks the label.
    */
   beforeWrite?: (intended: AppState) => Promise<void>;
+  /** Aborted when the run must stop writing (its lease was lost): no apply or delete starts after. */
+  signal?: AbortSignal;
 }
 
 /** How long a CRD applied in this run may take to become Established. */
@@ -122,7 +124,10 @@ export async function reconcile(input: ReconcileInput): Promise<ReconcileResult>
       live,
       inventory,
       pendingNamespaces: new Set(),
-      onWrite: (object) => attempted.set(object.key, unverifiedEntry(object)),
+      onWrite: (object) => {
+        input.signal?.throwIfAborted();
+        attempted.set(object.key, unverifiedEntry(object));
+      },
     };
     const limit = pLimit(options.concurrency ?? 8);
     const healthTargets: { result: ResourceResult; target: HealthTarget }[] = [];
@@ -168,6 +173,7 @@ export async function reconcile(input: ReconcileInput): Promise<ReconcileResult>
       );
     }
 
+    input.signal?.throwIfAborted();
     const failed = resources.filter((r) => r.action === 'failed').length;
     const pruned = await pruneOrphans(
       {
