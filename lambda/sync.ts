@@ -19,28 +19,13 @@ import type { ClusterTarget } from './cluster/target.ts';
 import { type HistoryStore, StateConflictError, type SyncRecord } from './history/store.ts';
 import { errorMessage, type SyncLogger, silentLogger } from './log.ts';
 import { countActions, reconcile as reconcileEngine } from './reconcile/reconcile.ts';
-import type {
-  AppState,
-  DesiredObject,
-  ReconcileOptions,
-  ReconcileResult,
-  SyncResult,
-} from './reconcile/types.ts';
+import type { AppState, ReconcileOptions, ReconcileResult, SyncResult } from './reconcile/types.ts';
 import { redactCredentialsIn } from './source/errors.ts';
+import type { LoadedSource as LoadedRevision, SourceSettings } from './source/source.ts';
 
-/** Where the manifests come from (the shape `loadSource` takes). */
-export interface SourceSettings {
-  /** https URL, or a local path (CLI). */
-  repo: string;
-  ref?: string;
-  path?: string;
-  credentialsSecret?: string;
-}
-
-export interface LoadedSource {
-  revision: string;
-  objects: DesiredObject[];
-}
+export type { SourceSettings };
+/** What the engine needs of a loaded source (`loadSource` returns more, for its log line). */
+export type LoadedSource = Pick<LoadedRevision, 'revision' | 'objects'>;
 
 /** Fetches the app's manifests. The shells bind `loadSource` from `source/source.ts` with their options. */
 export type SourceLoader = (settings: SourceSettings) => Promise<LoadedSource>;
