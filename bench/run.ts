@@ -15,7 +15,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { build } from 'esbuild';
-import { startControlPlane } from '../test/support/control-plane.ts';
+import { kubectlBinary, startControlPlane } from '../test/support/control-plane.ts';
 import { generateApp } from './generate.ts';
 
 const exec = promisify(execFile);
@@ -59,7 +59,7 @@ async function main() {
       return { ...run, requests: await requestsSince(agent) };
     };
     const kubectl = (args: string[]) =>
-      timed('kubectl/', 'kubectl', ['--kubeconfig', cp.kubeconfig, ...args]);
+      timed('kubectl/', kubectlBinary(), ['--kubeconfig', cp.kubeconfig, ...args]);
 
     for (let rep = 1; rep <= reps; rep++) {
       log(`repetition ${rep}/${reps}: ${objects} objects`);
@@ -88,7 +88,7 @@ async function main() {
         ]);
       add('cold sync', await driftless([]));
       add('no-op sync', await driftless([]));
-      await exec('kubectl', [
+      await exec(kubectlBinary(), [
         '--kubeconfig',
         cp.kubeconfig,
         '-n',
@@ -175,7 +175,7 @@ async function measure(
   const exitCode: number = await new Promise((resolve) => child.on('exit', (code) => resolve(code ?? 2)));
   clearInterval(poll);
   const ms = performance.now() - started;
-  const ok = cmd === 'kubectl' && args.includes('diff') ? exitCode <= 1 : exitCode === 0;
+  const ok = cmd === kubectlBinary() && args.includes('diff') ? exitCode <= 1 : exitCode === 0;
   if (!ok) log(`  ! ${cmd} ${args.slice(0, 3).join(' ')} exited ${exitCode}: ${stderr.join('').slice(-800)}`);
   return { ms, exitCode, peakRssMb: peakKb ? peakKb / 1024 : undefined };
 }

@@ -16,7 +16,7 @@ import { cp, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type ControlPlane, startControlPlane } from '../test/support/control-plane.ts';
+import { type ControlPlane, kubectlBinary, startControlPlane } from '../test/support/control-plane.ts';
 
 const root = dirname(dirname(fileURLToPath(import.meta.url)));
 const cli = join(root, 'lambda', 'cli.ts');
@@ -84,7 +84,7 @@ async function main(): Promise<void> {
     const git = (...args: string[]) => run('git', ['-C', repo, ...args]);
     const kubectl = (...args: string[]) => {
       process.stdout.write(`$ kubectl ${args.join(' ')}\n`);
-      return run('kubectl', ['--kubeconfig', kubeconfig, ...args]);
+      return run(kubectlBinary(), ['--kubeconfig', kubeconfig, ...args]);
     };
     const env = { DRIFTLESS_CACHE_DIR: join(workspace, 'cache') };
     const common = [

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { ConditionalCheckFailedException, DynamoDB } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { kubectlBinary } from './support/control-plane.ts';
 import { type LocalDynamo, startDynamo } from './support/dynamodb.ts';
 import { type GitServer, startGitServer } from './support/git-server.ts';
 import { kubectl, kubectlGet } from './support/kubectl.ts';
@@ -24,7 +25,7 @@ describe('local control plane', () => {
 
   it('enforces RBAC: an unknown token is rejected', async () => {
     await expect(
-      exec('kubectl', [
+      exec(kubectlBinary(), [
         '--server',
         cp.server,
         '--certificate-authority',

@@ -1,19 +1,23 @@
 /**
  * A real Kubernetes control plane (etcd + kube-apiserver) on loopback, for integration tests.
  *
- * Binaries come from `KUBEBUILDER_ASSETS` (the envtest convention) or from the cache that
- * `test/support/install-control-plane.sh` fills. Nothing is skipped when they are missing:
- * starting fails with a message that says how to install them.
+ * Binaries come from `KUBEBUILDER_ASSETS` (the envtest convention) or from the per-version cache
+ * that `test/support/install-control-plane.sh` fills (the version is in `control-plane.env`).
+ * Nothing is skipped when they are missing: starting fails with a message that says how to
+ * install them. The flags are those of a real cluster where they matter to the engine: RBAC,
+ * the default admission chain (ValidatingAdmissionPolicy included), service account keys, a /16
+ * service range.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { request } from 'node:https';
 import { createServer } from 'node:net';
 import { homedir, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
 
 export interface ControlPlaneOptions {
   /**
@@ -51,13 +55,33 @@ export interface ControlPlane extends ControlPlaneInfo {
   stop(): Promise<void>;
 }
 
-/** Where the binaries are: `KUBEBUILDER_ASSETS`, else the install script's cache. */
+/** The versions in `control-plane.env`, shared with the install script. */
+export function controlPlaneVersions(): { kube: string; etcd: string } {
+  const env = readFileSync(join(dirname(fileURLToPath(import.meta.url)), 'control-plane.env'), 'utf8');
+  const value = (key: string) => {
+    const found = new RegExp(`^${key}=(\\S+)$`, 'm').exec(env)?.[1];
+    if (!found) throw new Error(`control-plane.env sets no ${key}`);
+    return found;
+  };
+  return { kube: value('KUBE_VERSION'), etcd: value('ETCD_VERSION') };
+}
+
+/** Where the binaries are: `KUBEBUILDER_ASSETS`, else the install script's per-version cache. */
 export function controlPlaneAssets(): string {
-  return (
-    process.env.KUBEBUILDER_ASSETS ??
+  if (process.env.KUBEBUILDER_ASSETS) return process.env.KUBEBUILDER_ASSETS;
+  const root =
     process.env.DRIFTLESS_ENVTEST_DIR ??
-    join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'driftless', 'envtest')
-  );
+    join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'driftless', 'envtest');
+  return join(root, controlPlaneVersions().kube);
+}
+
+/**
+ * The kubectl the tests observe with: the one built beside kube-apiserver (same version; an
+ * envtest folder from setup-envtest has one too), else the first on the PATH.
+ */
+export function kubectlBinary(): string {
+  const beside = join(controlPlaneAssets(), 'kubectl');
+  return existsSync(beside) ? beside : 'kubectl';
 }
 
 export async function freePort(): Promise<number> {
@@ -115,7 +139,6 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
     `--etcd-servers=http://127.0.0.1:${etcdPort}`,
     '--bind-address=127.0.0.1',
     '--advertise-address=127.0.0.1',
-    '--insecure-port=0',
     `--cert-dir=${certDir}`,
     `--token-auth-file=${join(dir, 'tokens.csv')}`,
     '--authorization-mode=RBAC',

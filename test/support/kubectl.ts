@@ -1,13 +1,14 @@
 /** `kubectl` as an independent observer of the local control plane. */
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
+import { kubectlBinary } from './control-plane.ts';
 
 const exec = promisify(execFile);
 
 /** Runs kubectl against `kubeconfig`; resolves with stdout, rejects with stderr in the message. */
 export async function kubectl(kubeconfig: string, ...args: string[]): Promise<string> {
   try {
-    const { stdout } = await exec('kubectl', ['--kubeconfig', kubeconfig, ...args], {
+    const { stdout } = await exec(kubectlBinary(), ['--kubeconfig', kubeconfig, ...args], {
       maxBuffer: 64 * 1024 * 1024,
     });
     return stdout;
