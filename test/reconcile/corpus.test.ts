@@ -1,5 +1,6 @@
 /**
- * A corpus covering the kinds users ship: the first run creates everything (CRD and custom
+ * A corpus covering the kinds users ship on the API versions a current server serves (policy/v1,
+ * batch/v1 CronJob, autoscaling/v2): the first run creates everything (CRD and custom
  * resource included), and later runs find nothing to change, whether the revision is the same
  * (resourceVersion fast path) or new (server-side dry-run of every object).
  */
@@ -53,7 +54,7 @@ const corpus: KubeObject[] = [
     },
   },
   {
-    apiVersion: 'batch/v1beta1',
+    apiVersion: 'batch/v1',
     kind: 'CronJob',
     metadata: { name: 'nightly', namespace: NS },
     spec: {
@@ -81,7 +82,7 @@ const corpus: KubeObject[] = [
     },
   },
   {
-    apiVersion: 'autoscaling/v2beta2',
+    apiVersion: 'autoscaling/v2',
     kind: 'HorizontalPodAutoscaler',
     metadata: { name: 'web', namespace: NS },
     spec: {
@@ -95,6 +96,12 @@ const corpus: KubeObject[] = [
         },
       ],
     },
+  },
+  {
+    apiVersion: 'policy/v1',
+    kind: 'PodDisruptionBudget',
+    metadata: { name: 'web', namespace: NS },
+    spec: { minAvailable: 1, selector: { matchLabels: { app: 'web' } } },
   },
   { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'web', namespace: NS } },
   {

@@ -4,7 +4,8 @@
  * name and CRD group. A missing binary fails the run; nothing is skipped.
  */
 import type { TestProject } from 'vitest/node';
-import { type ControlPlaneInfo, startControlPlane } from './control-plane.ts';
+import { type ControlPlaneInfo, controlPlaneAssets, startControlPlane } from './control-plane.ts';
+import { kubectl } from './kubectl.ts';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -15,7 +16,10 @@ declare module 'vitest' {
 export default async function setup(project: TestProject) {
   const started = Date.now();
   const cp = await startControlPlane();
-  process.stderr.write(`control plane ready at ${cp.server} in ${Date.now() - started} ms\n`);
+  const version = JSON.parse(await kubectl(cp.kubeconfig, 'version', '-o', 'json'));
+  process.stderr.write(
+    `control plane ready at ${cp.server} in ${Date.now() - started} ms: kube-apiserver ${version.serverVersion.gitVersion}, kubectl ${version.clientVersion.gitVersion} (${controlPlaneAssets()})\n`,
+  );
   project.provide('controlPlane', {
     server: cp.server,
     adminToken: cp.adminToken,
