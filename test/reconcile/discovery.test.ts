@@ -24,7 +24,8 @@ describe('discovery', () => {
     const discovery = createDiscovery(adminClient());
     expect(await discovery.resolve('apps/v1', 'Widget')).toBeUndefined();
     expect(await discovery.resolve('apps/v9', 'Deployment')).toBeUndefined();
-    expect(await discovery.servedVersions('batch')).toEqual(['v1', 'v1beta1']);
+    expect(await discovery.servedVersions('batch')).toEqual(['v1']);
+    expect(await discovery.servedVersions('autoscaling')).toEqual(['v2', 'v1']);
     expect(await discovery.servedVersions('no.such.group')).toEqual([]);
   });
 

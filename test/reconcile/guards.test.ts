@@ -41,7 +41,7 @@ describe('validation before any write', () => {
         { object: namespace(NS), origin: { file: 'ns.yaml', document: 0 } },
         { object: configMap('ok', NS, { a: '1' }), origin: { file: 'cm.yaml', document: 0 } },
         {
-          object: { apiVersion: 'batch/v1', kind: 'CronJob', metadata: { name: 'c' } },
+          object: { apiVersion: 'batch/v1beta1', kind: 'CronJob', metadata: { name: 'c' } },
           origin: { file: 'cron.yaml', document: 2 },
         },
         {
@@ -57,7 +57,7 @@ describe('validation before any write', () => {
     });
     expect(result.outcome).toBe('Failed');
     expect(result.error).toContain(
-      'cron.yaml (document 2): unknown kind CronJob in batch/v1; the server serves batch versions v1, v1beta1',
+      'cron.yaml (document 2): unknown kind CronJob in batch/v1beta1; the server serves batch versions v1',
     );
     expect(result.error).toContain(
       'rbac.yaml (document 1): ClusterRole guard-x is cluster-scoped but names namespace "guard-invalid"',
@@ -70,13 +70,12 @@ describe('validation before any write', () => {
     expect(await kubectlGet(cp.kubeconfig, 'namespace', NS)).toBeUndefined();
   });
 
-  it('rejects one object declared through two API groups (extensions and networking.k8s.io Ingress) as a duplicate', async () => {
+  it('rejects one object declared through two API groups (core and events.k8s.io Event) as a duplicate', async () => {
     const NS = 'guard-alias';
-    const ingress = (apiVersion: string) => ({
+    const event = (apiVersion: string) => ({
       apiVersion,
-      kind: 'Ingress',
-      metadata: { name: 'web', namespace: NS },
-      spec: { rules: [{ host: 'web.example' }] },
+      kind: 'Event',
+      metadata: { name: 'note', namespace: NS },
     });
     const result = await reconcile({
       kube,
@@ -84,13 +83,13 @@ describe('validation before any write', () => {
       state: { inventory: [] },
       desired: [
         { object: namespace(NS), origin: { file: 'ns.yaml', document: 0 } },
-        { object: ingress('networking.k8s.io/v1'), origin: { file: 'a.yaml', document: 0 } },
-        { object: ingress('extensions/v1beta1'), origin: { file: 'b.yaml', document: 0 } },
+        { object: event('v1'), origin: { file: 'a.yaml', document: 0 } },
+        { object: event('events.k8s.io/v1'), origin: { file: 'b.yaml', document: 0 } },
       ],
     });
     expect(result.outcome).toBe('Failed');
     expect(result.error).toContain(
-      'b.yaml (document 0): duplicate Ingress guard-alias/web, already defined in a.yaml (document 0)',
+      'b.yaml (document 0): duplicate Event guard-alias/note, already defined in a.yaml (document 0)',
     );
     expect(result.resources).toEqual([]);
     expect(await kubectlGet(cp.kubeconfig, 'namespace', NS)).toBeUndefined();

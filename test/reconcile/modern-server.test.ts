@@ -37,7 +37,10 @@ const crd: KubeObject = {
                   extra: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true },
                 },
                 'x-kubernetes-validations': [
-                  { rule: 'self.minReplicas <= self.maxReplicas', message: 'minReplicas must not exceed maxReplicas' },
+                  {
+                    rule: 'self.minReplicas <= self.maxReplicas',
+                    message: 'minReplicas must not exceed maxReplicas',
+                  },
                 ],
               },
             },
@@ -66,7 +69,10 @@ describe('a current API server', () => {
 
   it('applies a CRD with a CEL rule and preserved unknown fields, and refuses a custom resource breaking the rule with the server message', async () => {
     const app = appRunner(kube, { app: 'modern-cel', defaultNamespace: NS });
-    const first = await app.run(manifests(namespace(NS), crd, scaler('ok', 1, 3), scaler('bad', 5, 2)), 'rev1');
+    const first = await app.run(
+      manifests(namespace(NS), crd, scaler('ok', 1, 3), scaler('bad', 5, 2)),
+      'rev1',
+    );
 
     expect(actionOf(first, 'CustomResourceDefinition', `scalers.${GROUP}`)?.action).toBe('created');
     expect(actionOf(first, 'Scaler', 'ok')?.action).toBe('created');

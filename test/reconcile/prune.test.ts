@@ -122,52 +122,46 @@ describe('prune', () => {
 });
 
 describe('prune across API groups', () => {
-  it('keeps an object whose manifest moved to another API group (extensions -> networking.k8s.io Ingress)', async () => {
+  it('keeps an object whose manifest moved to another API group (core -> events.k8s.io Event)', async () => {
     const NS = 'prune-moved';
     const app = appRunner(adminClient(), { app: 'prune-moved', defaultNamespace: NS, prune: true });
+    const regarding = { apiVersion: 'v1', kind: 'ConfigMap', name: 'settings', namespace: NS };
     const old = {
-      apiVersion: 'extensions/v1beta1',
-      kind: 'Ingress',
-      metadata: { name: 'web', namespace: NS },
-      spec: {
-        rules: [
-          {
-            host: 'a.example.com',
-            http: { paths: [{ path: '/', backend: { serviceName: 'web', servicePort: 80 } }] },
-          },
-        ],
-      },
+      apiVersion: 'v1',
+      kind: 'Event',
+      metadata: { name: 'rollout', namespace: NS },
+      involvedObject: regarding,
+      // Set once, immutable after: the same values in both API groups.
+      eventTime: '2026-01-01T00:00:00.000000Z',
+      reportingComponent: 'driftless.dev/test',
+      reportingInstance: 'test',
+      action: 'Rollout',
+      reason: 'Rollout',
+      message: 'rolled out',
+      type: 'Normal',
     };
     const moved = {
-      apiVersion: 'networking.k8s.io/v1',
-      kind: 'Ingress',
-      metadata: { name: 'web', namespace: NS },
-      spec: {
-        rules: [
-          {
-            host: 'a.example.com',
-            http: {
-              paths: [
-                {
-                  path: '/',
-                  pathType: 'ImplementationSpecific',
-                  backend: { service: { name: 'web', port: { number: 80 } } },
-                },
-              ],
-            },
-          },
-        ],
-      },
+      apiVersion: 'events.k8s.io/v1',
+      kind: 'Event',
+      metadata: { name: 'rollout', namespace: NS },
+      eventTime: '2026-01-01T00:00:00.000000Z',
+      reportingController: 'driftless.dev/test',
+      reportingInstance: 'test',
+      action: 'Rollout',
+      regarding,
+      reason: 'Rollout',
+      note: 'rolled out',
+      type: 'Normal',
     };
-    await app.run(manifests(namespace(NS), old), 'rev1');
+    expect((await app.run(manifests(namespace(NS), old), 'rev1')).outcome).toBe('Synced');
     const result = await app.run(manifests(namespace(NS), moved), 'rev2');
     expect(
-      result.resources.filter((r) => r.kind === 'Ingress').map((r) => `${r.apiVersion} ${r.action}`),
-    ).toEqual([expect.stringMatching(/^networking\.k8s\.io\/v1 (unchanged|configured)$/)]);
+      result.resources.filter((r) => r.kind === 'Event').map((r) => `${r.apiVersion} ${r.action}`),
+    ).toEqual([expect.stringMatching(/^events\.k8s\.io\/v1 (unchanged|configured)$/)]);
     expect(result.outcome).toBe('Synced');
-    expect(await kubectlGet(cp.kubeconfig, 'ingress.networking.k8s.io', 'web', NS)).toBeDefined();
-    expect(result.state.inventory.filter((e) => e.kind === 'Ingress').map((e) => e.apiVersion)).toEqual([
-      'networking.k8s.io/v1',
+    expect(await kubectlGet(cp.kubeconfig, 'event.events.k8s.io', 'rollout', NS)).toBeDefined();
+    expect(result.state.inventory.filter((e) => e.kind === 'Event').map((e) => e.apiVersion)).toEqual([
+      'events.k8s.io/v1',
     ]);
   });
 
