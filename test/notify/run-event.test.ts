@@ -229,12 +229,10 @@ describe('run event publisher', () => {
     const publish = runEventPublisher({ client: new EventBridgeClient({ region: 'eu-west-1' }), logger });
     eventBridge.on(PutEventsCommand).rejects(new Error('AccessDeniedException: not authorized'));
     expect((await publish(run(), store)).published).toBe(false);
-    eventBridge
-      .on(PutEventsCommand)
-      .resolves({
-        FailedEntryCount: 1,
-        Entries: [{ ErrorCode: 'InternalFailure', ErrorMessage: 'try again' }],
-      });
+    eventBridge.on(PutEventsCommand).resolves({
+      FailedEntryCount: 1,
+      Entries: [{ ErrorCode: 'InternalFailure', ErrorMessage: 'try again' }],
+    });
     expect((await publish(run(), store)).published).toBe(false);
     expect(lines).toEqual([
       {
