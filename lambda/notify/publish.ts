@@ -14,8 +14,11 @@ import {
   runEventDetail,
 } from './run-event.ts';
 
-/** How many stored runs to look through for the previous finished one (plans and skips sit between). */
-const PREVIOUS_RUN_SCAN = 25;
+/**
+ * How many stored runs to read for the previous finished one: usually it is right behind this
+ * run; plans and skipped runs can sit between. Each record holds its objects, so read few first.
+ */
+const PREVIOUS_RUN_SCANS = [3, 25];
 
 export interface RunEventPublisherOptions {
   /** Event bus name or ARN. @default 'default' */
@@ -45,8 +48,7 @@ export function runEventPublisher(options: RunEventPublisherOptions): RunEventPu
     let detail: RunEventDetail | undefined;
     try {
       // `changed` compares with what the history holds, not with this container's memory.
-      const recent = await store.listRuns({ app: run.app, limit: PREVIOUS_RUN_SCAN });
-      detail = runEventDetail(run, previousFinishedRun(recent, run.runId), previousRevision);
+      detail = runEventDetail(run, await previousRun(store, run), previousRevision);
       client ??= new EventBridgeClient({});
       const result = await client.send(
         new PutEventsCommand({
@@ -77,4 +79,13 @@ export function runEventPublisher(options: RunEventPublisherOptions): RunEventPu
       return { detail, published: false };
     }
   };
+}
+
+async function previousRun(store: HistoryStore, run: SyncRecord): Promise<SyncRecord | undefined> {
+  for (const limit of PREVIOUS_RUN_SCANS) {
+    const recent = await store.listRuns({ app: run.app, limit });
+    const previous = previousFinishedRun(recent, run.runId);
+    if (previous || recent.length < limit) return previous;
+  }
+  return undefined;
 }

@@ -225,6 +225,28 @@ describe('run event publisher', () => {
     });
   });
 
+  it('finds the previous finished run behind plans and skipped runs', async () => {
+    eventBridge.on(PutEventsCommand).resolves({ FailedEntryCount: 0, Entries: [{ EventId: 'e-1' }] });
+    await store.finishRun(
+      run({ runId: 'run-0', outcome: 'Failed', health: undefined, startedAt: '2026-12-01T09:00:00.000Z' }),
+    );
+    for (let i = 1; i <= 4; i++) {
+      const startedAt = `2026-12-01T09:0${i}:00.000Z`;
+      await store.finishRun(
+        run({
+          runId: `run-1-${i}`,
+          outcome: i % 2 ? 'Skipped' : 'OutOfSync',
+          dryRun: i % 2 === 0,
+          startedAt,
+        }),
+      );
+    }
+    await store.finishRun(run());
+    const publish = runEventPublisher({ client: new EventBridgeClient({ region: 'eu-west-1' }), logger });
+    const { detail } = await publish(run(), store);
+    expect(detail).toMatchObject({ changed: true, previousOutcome: 'Failed' });
+  });
+
   it('logs one structured line and reports failure when PutEvents throws or refuses the entry', async () => {
     const publish = runEventPublisher({ client: new EventBridgeClient({ region: 'eu-west-1' }), logger });
     eventBridge.on(PutEventsCommand).rejects(new Error('AccessDeniedException: not authorized'));
