@@ -2,7 +2,7 @@
  * The CDK app (`npx cdk synth|deploy`): reads `driftless.config.yaml` (or `-c config=PATH`),
  * validates it, and deploys one `DriftlessStack`. cdk-nag's AwsSolutions pack checks the result.
  *
- * Context: `config`, `stackName` (default Driftless), `alarmEmail`, `vpcId`, `subnetIds` and
+ * Context: `config`, `stackName` (default Driftless), `alarmEmail`, `alarmTopicArn`, `vpcId`, `subnetIds` and
  * `securityGroupIds` (comma-separated), `removalPolicy` (`retain` | `destroy`).
  */
 import { App, RemovalPolicy, Validations } from 'aws-cdk-lib';
@@ -34,6 +34,7 @@ try {
     description: 'driftless: serverless GitOps pull agent for Amazon EKS',
     configFile: context('config') ?? 'driftless.config.yaml',
     alarmEmail: context('alarmEmail'),
+    alarmTopicArn: context('alarmTopicArn'),
     vpcId: context('vpcId'),
     subnetIds: list('subnetIds'),
     securityGroupIds: list('securityGroupIds'),

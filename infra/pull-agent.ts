@@ -19,8 +19,11 @@ import type * as sns from 'aws-cdk-lib/aws-sns';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { ConfigError, type DriftlessConfig, parseConfigText } from '../lambda/config.ts';
+import { AgentAlarms, notifyTopics } from './alarms.ts';
 import { ClusterAccessEntries, grantConfiguredAccess } from './cluster-access.ts';
+import { RunNotifications } from './notifications.ts';
 import { SyncLog } from './sync-log.ts';
+import { WebhookReceiver } from './webhook.ts';
 
 const REPO_ROOT = resolve(import.meta.dirname, '..');
 
@@ -96,6 +99,11 @@ export interface PullAgentProps {
    */
   readonly alarmTopic?: sns.ITopic;
   /**
+   * More topics every alarm notifies (on alarm and on recovery), e.g. an existing team topic.
+   * @default none
+   */
+  readonly alarmTopics?: readonly sns.ITopic[];
+  /**
    * Create a CloudWatch dashboard with failures, invocations, durations and the sync log.
    * @default true
    */
@@ -123,6 +131,12 @@ export class PullAgent extends Construct {
   readonly accessEntries: ClusterAccessEntries;
   /** Saved queries, alarms and dashboard. */
   readonly syncLog: SyncLog;
+  /** Run events (bus and permission) and the notification rules. */
+  readonly notifications: RunNotifications;
+  /** The push receiver, when the config sets `webhook`. */
+  readonly webhook?: WebhookReceiver;
+  /** Alarms on silence: missed runs, dead letters, drift, unpublished run events. */
+  readonly alarms: AgentAlarms;
 
   constructor(scope: Construct, id: string, props: PullAgentProps) {
     super(scope, id);
@@ -273,6 +287,35 @@ export class PullAgent extends Construct {
       alarmTopic: props.alarmTopic,
       dashboard: props.dashboard,
     });
+
+    this.notifications = new RunNotifications(this, 'Notifications', {
+      config: this.config,
+      function: this.function,
+      role: this.role,
+      logGroup: this.logGroup,
+    });
+    const webhook = this.config.webhook;
+    if (webhook) {
+      this.webhook = new WebhookReceiver(this, 'Webhook', {
+        configFile,
+        agentFunction: this.function,
+        ...(webhook === true
+          ? {}
+          : { secret: webhook.secret, reservedConcurrency: webhook.reservedConcurrency }),
+        logRetention: props.logRetention,
+        removalPolicy,
+      });
+    }
+    const alarmTopics = [...(props.alarmTopic ? [props.alarmTopic] : []), ...(props.alarmTopics ?? [])];
+    this.alarms = new AgentAlarms(this, 'Alarms', {
+      apps: this.config.apps,
+      deadLetterQueue: this.deadLetterQueue,
+      topics: alarmTopics,
+    });
+    notifyTopics(
+      [...Object.values(this.syncLog.syncFailuresAlarms), this.syncLog.invocationErrorsAlarm],
+      props.alarmTopics ?? [],
+    );
 
     this.acknowledgeScopedWildcards();
   }

@@ -16,6 +16,8 @@ export interface DriftlessStackProps extends StackProps {
   readonly entry?: string;
   /** E-mail address told about failed syncs. @default no notification */
   readonly alarmEmail?: string;
+  /** An existing SNS topic every alarm also notifies. @default none */
+  readonly alarmTopicArn?: string;
   /**
    * Run the function in this VPC (private-endpoint clusters); needs `subnetIds`.
    * @default no VPC
@@ -66,10 +68,19 @@ export class DriftlessStack extends Stack {
       throw new Error('vpcId: set it when giving subnetIds or securityGroupIds');
     }
 
+    if (
+      props.alarmTopicArn &&
+      !/^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}$/.test(props.alarmTopicArn)
+    ) {
+      throw new Error(`alarmTopicArn: must be an SNS topic ARN, got "${props.alarmTopicArn}"`);
+    }
     this.agent = new PullAgent(this, 'Agent', {
       configFile: props.configFile,
       entry: props.entry,
       alarmTopic,
+      alarmTopics: props.alarmTopicArn
+        ? [sns.Topic.fromTopicArn(this, 'AlarmTopic', props.alarmTopicArn)]
+        : [],
       vpc,
       vpcSubnets,
       securityGroups,
@@ -91,5 +102,23 @@ export class DriftlessStack extends Stack {
     });
     new CfnOutput(this, 'LogGroupName', { value: this.agent.logGroup.logGroupName });
     new CfnOutput(this, 'DeadLetterQueueUrl', { value: this.agent.deadLetterQueue.queueUrl });
+    if (this.agent.notifications.topic) {
+      new CfnOutput(this, 'NotificationTopicArn', {
+        description:
+          'Subscribe AWS Chatbot or an e-mail address: app changes (Synced, OutOfSync, Failed, Degraded)',
+        value: this.agent.notifications.topic.topicArn,
+      });
+    }
+    if (this.agent.webhook) {
+      new CfnOutput(this, 'WebhookUrl', {
+        description: 'Payload URL for the Git host (content type application/json)',
+        value: this.agent.webhook.url.url,
+      });
+      new CfnOutput(this, 'WebhookSecretArn', {
+        description:
+          'The webhook secret: `aws secretsmanager get-secret-value --secret-id` it for the Git host',
+        value: this.agent.webhook.secret.secretArn,
+      });
+    }
   }
 }

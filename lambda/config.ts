@@ -5,6 +5,7 @@
 import { readFile } from 'node:fs/promises';
 import { parse } from 'yaml';
 import { z } from 'zod';
+import { agentReactionSettings, appReactionSettings } from './notify/settings.ts';
 
 const appName = z
   .string()
@@ -73,11 +74,13 @@ export const appSchema = z.strictObject({
   selfHeal: z.boolean().default(false),
   allowEmpty: z.boolean().default(false),
   suspended: z.boolean().default(false),
+  ...appReactionSettings,
 });
 
 export const configSchema = z
   .strictObject({
     apps: z.array(appSchema).min(1, 'list at least one app'),
+    ...agentReactionSettings,
   })
   .superRefine((config, ctx) => {
     const seen = new Set<string>();

@@ -10,6 +10,7 @@
  * - `DRIFTLESS_CONFIG_FILE`: the app config (YAML/JSON, validated with `loadConfigFile`).
  * - `DRIFTLESS_TABLE`: the DynamoDB history table.
  * - `DRIFTLESS_CACHE_DIR`: scratch space for Git data. @default /tmp/driftless
+ * - `DRIFTLESS_EVENT_BUS`: event bus (name or ARN) for run events. @default none: no events
  * - `POWERTOOLS_METRICS_NAMESPACE` @default Driftless; `POWERTOOLS_SERVICE_NAME` @default driftless
  */
 import { join } from 'node:path';
@@ -23,6 +24,7 @@ import { type AppConfig, ConfigError, type DriftlessConfig, loadConfigFile } fro
 import { openHistoryStore } from './history/open-store.ts';
 import type { HistoryStore, RunStatus } from './history/store.ts';
 import { logSyncRun, type SyncLogger } from './log.ts';
+import { type RunEventPublisher, runEventPublisher } from './notify/publish.ts';
 import type { Action } from './reconcile/types.ts';
 import { loadSource } from './source/source.ts';
 import { type ClusterConnector, runSync, type SourceLoader, type SyncRun } from './sync.ts';
@@ -30,6 +32,8 @@ import { type ClusterConnector, runSync, type SourceLoader, type SyncRun } from 
 /** What the schedule sends. */
 export interface SyncEvent {
   app: string;
+  /** What asked for the run, stored in the history. @default 'schedule' */
+  trigger?: 'schedule' | 'webhook';
 }
 
 /** What an invocation returns: the run without its per-object detail (that is in the history). */
@@ -67,9 +71,14 @@ export interface HandlerDeps {
   connect?: ClusterConnector;
   /** @default Date.now */
   now?: () => number;
+  /** @default a publisher to `DRIFTLESS_EVENT_BUS`; none when it is unset */
+  publishRunEvent?: RunEventPublisher;
 }
 
-const eventSchema = z.object({ app: z.string().min(1, 'must name an app') });
+const eventSchema = z.object({
+  app: z.string().min(1, 'must name an app'),
+  trigger: z.enum(['schedule', 'webhook']).default('schedule'),
+});
 
 export type SyncHandler = (event: unknown, context?: Context) => Promise<SyncSummary>;
 
@@ -92,6 +101,9 @@ export function createHandler(deps: HandlerDeps = {}): SyncHandler {
     });
   const connect: ClusterConnector = deps.connect ?? ((target) => connectCluster(target));
   const syncLogger = powertoolsSyncLogger(logger);
+  const eventBus = process.env.DRIFTLESS_EVENT_BUS;
+  const publishRunEvent =
+    deps.publishRunEvent ?? (eventBus ? runEventPublisher({ eventBus, logger: syncLogger }) : undefined);
 
   return async (event, context) => {
     if (context) logger.addContext(context);
@@ -122,12 +134,16 @@ export function createHandler(deps: HandlerDeps = {}): SyncHandler {
           prune: app.prune,
           selfHeal: app.selfHeal,
           allowEmpty: app.allowEmpty,
-          trigger: 'schedule',
+          trigger: parsed.data.trigger,
         },
         { store: await store(), loadSource: source, connect, logger: syncLogger, now: deps.now },
       );
       logSyncRun(syncLogger, run);
       recordMetrics(metrics, run);
+      const event = await publishRunEvent?.(run.record, await store(), run.previousRevision);
+      if (event && !event.published) {
+        metrics.singleMetric().addMetric('RunEventFailures', MetricUnit.Count, 1);
+      }
       return summarize(run);
     } finally {
       if (metrics.hasStoredMetrics()) metrics.publishStoredMetrics();
@@ -157,6 +173,8 @@ function recordMetrics(metrics: Metrics, run: SyncRun): void {
   metrics.addDimension('app', record.app);
   metrics.addMetric('SyncRuns', MetricUnit.Count, 1);
   metrics.addMetric('SyncFailures', MetricUnit.Count, record.outcome === 'Failed' ? 1 : 0);
+  // The heartbeat: an alarm fires when no run of the app ended Synced for a while (infra/alarms.ts).
+  metrics.addMetric('SyncedRuns', MetricUnit.Count, record.outcome === 'Synced' ? 1 : 0);
   metrics.addMetric('DriftDetected', MetricUnit.Count, (counts.drifted ?? 0) + (sameRevision ? applied : 0));
   metrics.addMetric('ObjectsApplied', MetricUnit.Count, applied);
   metrics.addMetric('ObjectsPruned', MetricUnit.Count, counts.pruned ?? 0);

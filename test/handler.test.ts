@@ -170,6 +170,7 @@ describe('handler', () => {
       'SyncDuration',
       'SyncFailures',
       'SyncRuns',
+      'SyncedRuns',
     ]);
     expect(metrics).toMatchObject({
       app: 'handler-app',
@@ -177,6 +178,7 @@ describe('handler', () => {
       SyncFailures: 0,
       ObjectsApplied: 2,
       ObjectsPruned: 0,
+      SyncedRuns: 1,
     });
 
     // The Git credential came from Secrets Manager and went nowhere else.
