@@ -109,7 +109,7 @@ export async function syncObject(ctx: SyncContext, object: PlannedObject): Promi
     // Nothing to compare with: a dry-run would only cost a request before the create.
     return write(ctx, object, base, undefined, undefined, entryFor, gitUnchanged);
   }
-  const plan = await planObject(ctx.kube, object, live);
+  const plan = await planObject(ctx.kube, object, live, { migrateManagers: applies && !options.dryRun });
   if (plan.change === 'failed') return { result: { ...base, action: 'failed', message: plan.message } };
   if (plan.change === 'none')
     return { result: { ...base, action: 'unchanged' }, entry: entryFor(plan.live), live };
@@ -142,6 +142,7 @@ async function write(
     return { result: { ...base, action: 'failed', message: applied.message, diff: plannedDiff } };
   const notes = [
     healing ? (live ? 'drift healed: re-applied' : 'drift healed: re-created') : undefined,
+    applied.note,
     describeTaken(takenFields(live, applied.object)),
   ].filter(Boolean);
   return {
