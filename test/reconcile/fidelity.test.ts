@@ -90,18 +90,28 @@ describe('manifests as kubectl takes them', () => {
     labelled.metadata.labels = { 'driftless.dev/app': 'fid-csa' };
     await writeFile(file, JSON.stringify(labelled));
     await kubectl(cp.kubeconfig, 'apply', '-f', file);
-    const managers = (
-      await kubectlGet(cp.kubeconfig, 'configmap', 'settings', NS)
-    )?.metadata.managedFields.map((m: { manager: string }) => m.manager);
-    expect(managers).toContain('kubectl-client-side-apply');
+    const managers = async () => {
+      const out = await kubectl(
+        cp.kubeconfig,
+        'get',
+        'configmap',
+        'settings',
+        '-n',
+        NS,
+        '-o',
+        'json',
+        '--show-managed-fields',
+      );
+      return (JSON.parse(out).metadata.managedFields as { manager: string }[]).map((m) => m.manager);
+    };
+    expect(await managers()).toContain('kubectl-client-side-apply');
 
     const result = await app.run(manifests(namespace(NS), configMap('settings', NS, { a: '1' })), 'rev2');
     expect(actionOf(result, 'ConfigMap', 'settings')?.action).toBe('configured');
     const live = await kubectlGet(cp.kubeconfig, 'configmap', 'settings', NS);
     expect(live?.data).toEqual({ a: '1' });
-    expect(live?.metadata.managedFields.map((m: { manager: string }) => m.manager)).not.toContain(
-      'kubectl-client-side-apply',
-    );
+    expect(await managers()).not.toContain('kubectl-client-side-apply');
+    expect(live?.metadata.annotations?.['kubectl.kubernetes.io/last-applied-configuration']).toBeUndefined();
   });
 });
 

@@ -52,7 +52,8 @@ export async function startHttpStandIn(target: {
     standIn.seen.push(seen);
     const action = standIn.decide(seen);
     if (action === 'break') {
-      req.socket.resetAndDestroy();
+      // The connection closes with no answer: the client sees "socket hang up" (ECONNRESET).
+      req.socket.destroy();
       return;
     }
     if (action !== 'forward') {
