@@ -3,8 +3,9 @@
  * object first made with client-side `kubectl apply` has its fields owned by
  * `kubectl-client-side-apply` (or `before-first-apply`, for objects older than managed fields).
  * Server-side apply only removes a field when no manager owns it, so a field Git later drops
- * would stay forever. Moving those managers' fields to driftless's Apply entry makes driftless the
- * owner of what it applies, so dropping a field from Git drops it from the cluster.
+ * would stay forever. Moving those managers' fields to a driftless Apply entry before driftless
+ * first applies makes driftless the owner of what it took over, so dropping a field from Git drops
+ * it from the cluster.
  */
 import { isSuccess } from '../cluster/api-errors.ts';
 import { objectPath, type ResourceInfo } from '../cluster/discovery.ts';
@@ -25,29 +26,30 @@ interface ManagedFieldsEntry {
 }
 
 /**
- * `live`'s managed fields with the migrated managers' sets merged into driftless's Apply entry,
- * or undefined when there is nothing to migrate.
+ * `live`'s managed fields with the migrated managers' sets merged into one driftless Apply entry,
+ * or undefined when there is nothing to migrate. Only an object driftless has never applied is
+ * migrated (csaupgrade's moment: the first server-side apply of a new owner): once driftless
+ * manages it, a person's later `kubectl apply` keeps its own extra fields, and the fields it took
+ * from driftless are drift, taken back by self-heal or the next revision.
  */
 export function migratedManagedFields(live: KubeObject): ManagedFieldsEntry[] | undefined {
   const entries = (live.metadata.managedFields as ManagedFieldsEntry[] | undefined) ?? [];
+  if (entries.some((e) => e.manager === FIELD_MANAGER && e.operation === 'Apply')) return undefined;
   const migrated = (e: ManagedFieldsEntry) => MIGRATED_MANAGERS.includes(e.manager ?? '') && !e.subresource;
   const moving = entries.filter(migrated);
   if (moving.length === 0) return undefined;
-  const ours = (e: ManagedFieldsEntry) =>
-    e.manager === FIELD_MANAGER && e.operation === 'Apply' && !e.subresource;
-  const existing = entries.find(ours);
   const merged: ManagedFieldsEntry = {
     manager: FIELD_MANAGER,
     operation: 'Apply',
-    apiVersion: existing?.apiVersion ?? moving[0]?.apiVersion,
+    apiVersion: moving[0]?.apiVersion,
     fieldsType: 'FieldsV1',
-    fieldsV1: [existing, ...moving].reduce<Record<string, unknown>>(
-      (set, entry) => unionFields(set, entry?.fieldsV1 ?? {}),
+    fieldsV1: moving.reduce<Record<string, unknown>>(
+      (set, entry) => unionFields(set, entry.fieldsV1 ?? {}),
       {},
     ),
-    ...(existing?.time ? { time: existing.time } : moving[0]?.time ? { time: moving[0].time } : {}),
+    ...(moving[0]?.time ? { time: moving[0].time } : {}),
   };
-  return [...entries.filter((e) => !migrated(e) && !ours(e)), merged];
+  return [...entries.filter((e) => !migrated(e)), merged];
 }
 
 /** The union of two `fieldsV1` sets: the same path keys (`f:`, `k:`, `v:`, `i:`, `.`) merged. */

@@ -80,11 +80,10 @@ describe('manifests as kubectl takes them', () => {
     expect(JSON.stringify(result)).not.toContain(Buffer.from('hunter2').toString('base64'));
   });
 
-  it('removes a field Git dropped from an object that client-side kubectl apply also wrote', async () => {
+  it('removes a field Git dropped from an object first created with client-side kubectl apply', async () => {
     const NS = 'fid-csa';
-    const app = appRunner(kube, { app: 'fid-csa', defaultNamespace: NS });
-    await app.run(manifests(namespace(NS), configMap('settings', NS, { a: '1', b: '2' })), 'rev1');
-    // Someone applies the same file client-side: kubectl-client-side-apply now owns a and b too.
+    await kubectl(cp.kubeconfig, 'create', 'namespace', NS);
+    // Before driftless, the team applied the file client-side: kubectl-client-side-apply owns a and b.
     const file = join(tmpdir(), `fid-csa-${process.pid}.json`);
     const labelled = configMap('settings', NS, { a: '1', b: '2' });
     labelled.metadata.labels = { 'driftless.dev/app': 'fid-csa' };
@@ -104,13 +103,17 @@ describe('manifests as kubectl takes them', () => {
       );
       return (JSON.parse(out).metadata.managedFields as { manager: string }[]).map((m) => m.manager);
     };
-    expect(await managers()).toContain('kubectl-client-side-apply');
+    expect(await managers()).toEqual(['kubectl-client-side-apply']);
 
-    const result = await app.run(manifests(namespace(NS), configMap('settings', NS, { a: '1' })), 'rev2');
+    const app = appRunner(kube, { app: 'fid-csa', defaultNamespace: NS });
+    const first = await app.run(manifests(configMap('settings', NS, { a: '1', b: '2' })), 'rev1');
+    expect(first.outcome).toBe('Synced');
+    expect(await managers()).toEqual(['driftless']);
+
+    const result = await app.run(manifests(configMap('settings', NS, { a: '1' })), 'rev2');
     expect(actionOf(result, 'ConfigMap', 'settings')?.action).toBe('configured');
     const live = await kubectlGet(cp.kubeconfig, 'configmap', 'settings', NS);
     expect(live?.data).toEqual({ a: '1' });
-    expect(await managers()).not.toContain('kubectl-client-side-apply');
     expect(live?.metadata.annotations?.['kubectl.kubernetes.io/last-applied-configuration']).toBeUndefined();
   });
 });
