@@ -21,6 +21,8 @@ export type Plan =
       diff?: string;
       /** Fields forced apply would take from other managers, by manager. */
       taken: Record<string, string[]>;
+      /** What else applying would do, e.g. delete and re-create the object (`driftless.dev/force`). */
+      note?: string;
     }
   | { change: 'failed'; message: string };
 
@@ -48,6 +50,7 @@ export async function planObject(
     result: dryRun.object,
     diff: renderDiff(object.ref, live, dryRun.object),
     taken: takenFields(live, dryRun.object),
+    ...(dryRun.note ? { note: dryRun.note } : {}),
   };
 }
 

@@ -121,7 +121,8 @@ export async function syncObject(ctx: SyncContext, object: PlannedObject): Promi
   }
   if (options.dryRun) {
     const action = plan.change === 'create' ? 'created' : 'configured';
-    return { result: { ...base, action, message: describeTaken(plan.taken), diff: plan.diff }, live };
+    const message = [plan.note, describeTaken(plan.taken)].filter(Boolean).join('; ') || undefined;
+    return { result: { ...base, action, message, diff: plan.diff }, live };
   }
   return write(ctx, object, base, live, plan.diff, entryFor, gitUnchanged);
 }

@@ -254,7 +254,12 @@ describe('immutable fields', () => {
     const before = await kubectlGet(cp.kubeconfig, 'deployment', 'web', NS);
 
     const plan = await app.run(manifests(namespace(NS), forced('web-v2')), 'rev2', { dryRun: true });
-    expect(actionOf(plan, 'Deployment', 'web')?.action).toBe('configured');
+    expect(actionOf(plan, 'Deployment', 'web')).toMatchObject({
+      action: 'configured',
+      message: expect.stringContaining(
+        'spec.selector cannot change in place: would be deleted and re-created',
+      ),
+    });
     expect((await kubectlGet(cp.kubeconfig, 'deployment', 'web', NS))?.metadata.uid).toBe(
       before?.metadata.uid,
     );
