@@ -4,7 +4,7 @@
  * from a Secret's stringData, fields owned by client-side kubectl apply, webhooks applied before
  * their Services, running Jobs, immutable fields and the `driftless.dev/force` annotation.
  */
-import { writeFile } from 'node:fs/promises';
+import { rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -89,6 +89,7 @@ describe('manifests as kubectl takes them', () => {
     labelled.metadata.labels = { 'driftless.dev/app': 'fid-csa' };
     await writeFile(file, JSON.stringify(labelled));
     await kubectl(cp.kubeconfig, 'apply', '-f', file);
+    await rm(file);
     const managers = async () => {
       const out = await kubectl(
         cp.kubeconfig,
