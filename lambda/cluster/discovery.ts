@@ -9,6 +9,7 @@
  * question "what is in this namespace?"; it is cached for the run too.
  */
 import pLimit from 'p-limit';
+import { isNotFound, isSuccess } from './api-errors.ts';
 import type { KubeClient } from './kube-client.ts';
 
 /** How a kind is served by the API server. */
@@ -83,8 +84,8 @@ export function createDiscovery(kube: KubeClient): Discovery {
       const { group, version } = splitApiVersion(apiVersion);
       const path = group ? `/apis/${group}/${version}` : `/api/${version}`;
       pending = kube.request<ApiResourceList>({ method: 'GET', path }).then((res) => {
-        if (res.status === 404) return undefined;
-        if (res.status !== 200) {
+        if (isNotFound(res)) return undefined;
+        if (!isSuccess(res)) {
           throw new Error(`discovery of ${apiVersion} failed: HTTP ${res.status} ${describeBody(res.body)}`);
         }
         return res.body;
@@ -144,7 +145,7 @@ async function listAllNamespaced(
     kube.request<ApiGroupList>({ method: 'GET', path: '/apis' }),
   ]);
   for (const res of [core, apis]) {
-    if (res.status !== 200) throw new Error(`discovery failed: HTTP ${res.status} ${describeBody(res.body)}`);
+    if (!isSuccess(res)) throw new Error(`discovery failed: HTTP ${res.status} ${describeBody(res.body)}`);
   }
   const groupVersions = [
     ...(core.body.versions ?? []).slice(0, 1),

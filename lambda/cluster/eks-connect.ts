@@ -6,6 +6,7 @@ import { EKSClient } from '@aws-sdk/client-eks';
 import { STSClient } from '@aws-sdk/client-sts';
 import { fromNodeProviderChain } from '@aws-sdk/credential-providers';
 import type { AwsCredentialIdentityProvider } from '@smithy/types';
+import { isUnauthorized } from './api-errors.ts';
 import { assumedRoleCredentials } from './assume-role.ts';
 import { describeEksCluster } from './eks.ts';
 import { createKubeClient, type KubeClient, type KubeRequest, type KubeResponse } from './kube-client.ts';
@@ -44,7 +45,7 @@ export async function connectEks(
   );
 
   const probe = await client.request({ method: 'GET', path: '/version' });
-  if (probe.status === 401) throw new ClusterAuthenticationError(rejection);
+  if (isUnauthorized(probe)) throw new ClusterAuthenticationError(rejection);
   return client;
 }
 
@@ -61,7 +62,7 @@ function explainUnauthorized(client: KubeClient, explanation: string): KubeClien
     },
     async request<T>(req: KubeRequest): Promise<KubeResponse<T>> {
       const res = await client.request<T>(req);
-      if (res.status === 401 && res.body && typeof res.body === 'object' && 'message' in res.body) {
+      if (isUnauthorized(res) && res.body && typeof res.body === 'object' && 'message' in res.body) {
         (res.body as { message: unknown }).message = explanation;
       }
       return res;

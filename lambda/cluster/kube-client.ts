@@ -8,6 +8,11 @@
  */
 import { Agent, request as httpsRequest, type RequestOptions } from 'node:https';
 import type { KubeConfig } from '@kubernetes/client-node';
+import { KubeConnectionBrokenError, KubeUnreachableError } from './api-errors.ts';
+import { type RateLimit, type TakeToken, tokenBucket } from './rate-limit.ts';
+import { DEFAULT_RETRY, isRetryableStatus, nextDelay, type RetryPolicy, retryAfterMs } from './retry.ts';
+
+export { KubeConnectionBrokenError, KubeUnreachableError } from './api-errors.ts';
 
 /** Sent with every request, so API server audit logs tell driftless apart from other clients. */
 export const USER_AGENT = 'driftless/0.1';
@@ -31,6 +36,8 @@ export interface KubeResponse<T = unknown> {
   status: number;
   /** Parsed JSON when the server answered JSON, else the text. */
   body: T;
+  /** `Retry-After` of a 429 or 5xx, in milliseconds. */
+  retryAfterMs?: number;
 }
 
 /** What the reconcile engine needs from a cluster. Tests and the benchmark may wrap it. */
@@ -39,12 +46,13 @@ export interface KubeClient {
   readonly server: string;
   /** Requests sent so far (the benchmark counts them). */
   readonly requestCount: number;
-  /** Sends one request. Never throws for an HTTP status; throws `KubeUnreachableError` when no answer came. */
+  /**
+   * Sends one request, retried within bounds on a 429, a 5xx or a broken connection. Never throws
+   * for an HTTP status (ask `isNotFound(res)` and friends from `api-errors.ts`). Throws
+   * `KubeConnectionBrokenError` when this request's connection kept breaking while the server
+   * answers others, and `KubeUnreachableError` when the server does not answer at all.
+   */
   request<T = unknown>(req: KubeRequest): Promise<KubeResponse<T>>;
-}
-
-export class KubeUnreachableError extends Error {
-  override name = 'KubeUnreachableError';
 }
 
 export interface KubeConnection {
@@ -62,7 +70,22 @@ export interface KubeConnection {
   timeoutMs?: number;
   /** @default 32 sockets */
   maxSockets?: number;
+  /**
+   * Requests per second this client sends at most, after a burst (client-go's QPS/burst). The
+   * burst covers a cold sync of 1,000 objects (about 1,000 requests) unthrottled; past it, a
+   * very large app or a retry storm is held to 200 requests a second.
+   * @default { qps: 200, burst: 1000 }
+   */
+  rateLimit?: RateLimit;
+  /** @default DEFAULT_RETRY: 5 attempts within 30 s, backoff from 200 ms */
+  retry?: Partial<RetryPolicy>;
 }
+
+/** Per client, so per run: each run connects anew. */
+export const DEFAULT_RATE_LIMIT: RateLimit = { qps: 200, burst: 1000 };
+
+/** A request whose connection failed: the cause, for the message. */
+class NoAnswer extends Error {}
 
 export function createKubeClient(connection: KubeConnection): KubeClient {
   const url = new URL(connection.server);
@@ -75,6 +98,8 @@ export function createKubeClient(connection: KubeConnection): KubeClient {
     rejectUnauthorized: !connection.insecureSkipTlsVerify,
   });
   const defaultTimeout = connection.timeoutMs ?? 30_000;
+  const retry: RetryPolicy = { ...DEFAULT_RETRY, ...connection.retry };
+  const takeToken: TakeToken = tokenBucket(connection.rateLimit ?? DEFAULT_RATE_LIMIT);
   let requestCount = 0;
 
   return {
@@ -83,6 +108,50 @@ export function createKubeClient(connection: KubeConnection): KubeClient {
       return requestCount;
     },
     async request<T>(req: KubeRequest): Promise<KubeResponse<T>> {
+      const started = Date.now();
+      for (let attempt = 1; ; attempt++) {
+        await takeToken();
+        requestCount += 1;
+        let res: KubeResponse<T> | undefined;
+        let failure: Error | undefined;
+        try {
+          res = await send<T>(req);
+        } catch (error) {
+          if (!(error instanceof NoAnswer)) throw error;
+          failure = error;
+        }
+        // A create must not be sent twice: its answer may have been lost after the server acted.
+        const retryable = res ? isRetryableStatus(res.status) : req.method !== 'POST';
+        const delay = retryable
+          ? nextDelay(retry, attempt, Date.now() - started, res?.retryAfterMs)
+          : undefined;
+        if (delay === undefined) {
+          if (res) return res;
+          throw await noAnswerError(req, failure as Error, attempt);
+        }
+        await new Promise((resolve) => setTimeout(resolve, delay));
+      }
+    },
+  };
+
+  /** Unreachable when the server answers nothing at all; else only this request is broken. */
+  async function noAnswerError(req: KubeRequest, failure: Error, attempts: number): Promise<Error> {
+    const what = `${req.method} ${connection.server}${req.path}`;
+    const tries = attempts > 1 ? ` after ${attempts} attempts` : '';
+    const alive = await send({ method: 'GET', path: '/version', timeoutMs: 5_000 }).then(
+      () => true,
+      () => false,
+    );
+    return alive
+      ? new KubeConnectionBrokenError(
+          `${what}: the connection broke${tries} (${failure.message}) while the API server answers other requests`,
+        )
+      : new KubeUnreachableError(`${what}: API server unreachable${tries} (${failure.message})`);
+  }
+
+  /** One attempt; rejects with `NoAnswer` when no complete answer came. */
+  function send<T>(req: KubeRequest): Promise<KubeResponse<T>> {
+    return (async () => {
       const search = new URLSearchParams();
       for (const [key, value] of Object.entries(req.query ?? {})) {
         if (value !== undefined) search.set(key, String(value));
@@ -107,17 +176,12 @@ export function createKubeClient(connection: KubeConnection): KubeClient {
         headers,
         agent,
       };
-      requestCount += 1;
       const timeoutMs = req.timeoutMs ?? defaultTimeout;
       return new Promise<KubeResponse<T>>((resolve, reject) => {
         const outgoing = httpsRequest(options, (res) => {
           const chunks: Buffer[] = [];
           res.on('data', (chunk: Buffer) => chunks.push(chunk));
-          res.on('error', (error) =>
-            reject(
-              new KubeUnreachableError(`${req.method} ${connection.server}${req.path}: ${error.message}`),
-            ),
-          );
+          res.on('error', (error) => reject(new NoAnswer(error.message)));
           res.on('end', () => {
             const text = Buffer.concat(chunks).toString('utf8');
             const isJson = (res.headers['content-type'] ?? '').includes('json');
@@ -129,23 +193,25 @@ export function createKubeClient(connection: KubeConnection): KubeClient {
                 body = text;
               }
             }
-            resolve({ status: res.statusCode ?? 0, body: body as T });
+            const status = res.statusCode ?? 0;
+            const retryAfter = isRetryableStatus(status)
+              ? retryAfterMs(res.headers['retry-after'])
+              : undefined;
+            resolve({
+              status,
+              body: body as T,
+              ...(retryAfter !== undefined ? { retryAfterMs: retryAfter } : {}),
+            });
           });
         });
         outgoing.setTimeout(timeoutMs, () => {
           outgoing.destroy(new Error(`no answer within ${timeoutMs} ms`));
         });
-        outgoing.on('error', (error) =>
-          reject(
-            new KubeUnreachableError(
-              `${req.method} ${connection.server}${req.path}: API server unreachable (${error.message})`,
-            ),
-          ),
-        );
+        outgoing.on('error', (error) => reject(new NoAnswer(error.message)));
         outgoing.end(payload);
       });
-    },
-  };
+    })();
+  }
 }
 
 /**

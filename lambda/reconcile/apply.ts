@@ -4,23 +4,34 @@
  * client library does not model (a CRD's `x-kubernetes-*`) reach the server intact.
  */
 
+import {
+  type ApiStatus,
+  immutableFields,
+  isConnectionBroken,
+  isSuccess,
+  KubeApiError,
+} from '../cluster/api-errors.ts';
 import { objectPath, type ResourceInfo } from '../cluster/discovery.ts';
-import type { KubeClient } from '../cluster/kube-client.ts';
+import type { KubeClient, KubeResponse } from '../cluster/kube-client.ts';
 import { describeRef } from './refs.ts';
+import { FORCE_ANNOTATION, forceEnabled, replaceObject } from './replace.ts';
 import { FIELD_MANAGER, type KubeObject, type ObjectRef } from './types.ts';
 
-export type ApplyOutcome = { ok: true; object: KubeObject } | { ok: false; status: number; message: string };
-
-interface StatusBody {
-  kind?: string;
-  message?: string;
-  reason?: string;
-  details?: { causes?: { field?: string; message?: string }[] };
-}
+export type ApplyOutcome =
+  | {
+      ok: true;
+      object: KubeObject;
+      /** Said in the object's message: e.g. that it was deleted and re-created. */
+      note?: string;
+    }
+  | { ok: false; status: number; message: string };
 
 /**
  * Applies `body` (or, with `dryRun`, asks what applying it would give). Never throws for an HTTP
- * status: a rejection comes back as `{ ok: false, message }` naming the object and the reason.
+ * status: a rejection comes back as `{ ok: false, message }` naming the object and the reason,
+ * and so does a request whose connection kept breaking while the server answers others. A change
+ * to an immutable field of an object annotated `driftless.dev/force: enabled` deletes and
+ * re-creates it (replace.ts); a dry run says it would.
  */
 export async function applyObject(
   kube: KubeClient,
@@ -28,18 +39,46 @@ export async function applyObject(
   body: KubeObject,
   options: { dryRun: boolean },
 ): Promise<ApplyOutcome> {
-  const res = await kube.request<KubeObject | StatusBody>({
+  let res: KubeResponse<KubeObject | ApiStatus>;
+  try {
+    res = await sendApply(kube, info, body, options);
+  } catch (error) {
+    if (!isConnectionBroken(error)) throw error;
+    return { ok: false, status: 0, message: `${describeRef(refOf(body))}: ${(error as Error).message}` };
+  }
+  if (isSuccess(res)) return { ok: true, object: res.body as KubeObject };
+  const immutable = immutableFields(res);
+  if (immutable && forceEnabled(body)) {
+    const fields = immutable.length > 0 ? immutable.join(', ') : 'an immutable field';
+    if (options.dryRun) {
+      return {
+        ok: true,
+        object: body,
+        note: `${fields} cannot change in place: would be deleted and re-created (${FORCE_ANNOTATION}: enabled)`,
+      };
+    }
+    return replaceObject(kube, info, body, fields);
+  }
+  return { ok: false, status: res.status, message: apiErrorMessage(refOf(body), res.status, res.body) };
+}
+
+/** The server-side apply request itself: forced, as field manager `driftless`. */
+export function sendApply(
+  kube: KubeClient,
+  info: ResourceInfo,
+  body: KubeObject,
+  options: { dryRun: boolean },
+): Promise<KubeResponse<KubeObject | ApiStatus>> {
+  return kube.request<KubeObject | ApiStatus>({
     method: 'PATCH',
     path: objectPath(info, body.metadata.name, body.metadata.namespace),
     query: { fieldManager: FIELD_MANAGER, force: true, dryRun: options.dryRun ? 'All' : undefined },
     body: JSON.stringify(body),
     contentType: 'application/apply-patch+yaml',
   });
-  if (res.status === 200 || res.status === 201) return { ok: true, object: res.body as KubeObject };
-  return { ok: false, status: res.status, message: apiErrorMessage(refOf(body), res.status, res.body) };
 }
 
-function refOf(object: KubeObject): ObjectRef {
+export function refOf(object: KubeObject): ObjectRef {
   return {
     apiVersion: object.apiVersion,
     kind: object.kind,
@@ -50,20 +89,23 @@ function refOf(object: KubeObject): ObjectRef {
 
 /**
  * `Deployment ns/web: <what to fix>`. A change to an immutable field gets a message that says
- * which field and that the object must be re-created; other errors carry the API's reason.
+ * which field and how to let driftless re-create the object; other errors carry the API's reason.
+ * A Secret's rejection never carries the API's text: it may quote a value.
  */
 export function apiErrorMessage(ref: ObjectRef, status: number, body: unknown): string {
   const name = describeRef(ref);
-  const parsed = (body && typeof body === 'object' ? body : {}) as StatusBody;
+  const error = new KubeApiError(status, body);
+  const parsed = (body && typeof body === 'object' ? body : {}) as ApiStatus;
   const text = parsed.message ?? (typeof body === 'string' && body ? body.slice(0, 500) : `HTTP ${status}`);
-  const immutable = (parsed.details?.causes ?? []).filter((c) => /immutable/i.test(c.message ?? ''));
-  if (immutable.length > 0 || /field is immutable/i.test(text)) {
-    const fields = immutable.map((c) => c.field).filter(Boolean);
-    const what = fields.length > 0 ? fields.join(', ') : 'a field';
-    return `${name}: ${what} is immutable and cannot be changed in place; delete and re-create the object to change it (API: ${text})`;
+  const isSecret = ref.kind === 'Secret';
+  const immutable = immutableFields(error);
+  if (immutable) {
+    const what = immutable.length > 0 ? immutable.join(', ') : 'a field';
+    const api = isSecret ? '' : ` (API: ${text})`;
+    return `${name}: ${what} is immutable and cannot be changed in place; annotate the object ${FORCE_ANNOTATION}: enabled to let driftless delete and re-create it${api}`;
   }
   const reason = parsed.reason ? `${parsed.reason} (HTTP ${status})` : `HTTP ${status}`;
-  if (ref.kind === 'Secret') {
+  if (isSecret) {
     // The API quotes rejected values ("expected string, got &value...{Value:987654321}"): keep
     // only the field paths, never a Secret's value.
     const fields = (parsed.details?.causes ?? []).map((c) => c.field).filter(Boolean);

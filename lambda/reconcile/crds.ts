@@ -3,6 +3,7 @@
  * will serve (so validation accepts the custom resources before the CRD exists), and waiting for
  * `Established` before anything is applied through them.
  */
+import { isSuccess } from '../cluster/api-errors.ts';
 import type { ResourceInfo } from '../cluster/discovery.ts';
 import type { KubeClient } from '../cluster/kube-client.ts';
 import type { KubeObject } from './types.ts';
@@ -54,7 +55,7 @@ export async function waitEstablished(
     });
     const conditions = (res.body?.status as { conditions?: { type: string; status: string }[] } | undefined)
       ?.conditions;
-    if (res.status === 200 && conditions?.some((c) => c.type === 'Established' && c.status === 'True'))
+    if (isSuccess(res) && conditions?.some((c) => c.type === 'Established' && c.status === 'True'))
       return true;
     if (Date.now() >= deadline) return false;
     await new Promise((resolve) => setTimeout(resolve, options.intervalMs ?? 200));

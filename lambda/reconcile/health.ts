@@ -42,6 +42,8 @@ export function healthOf(object: KubeObject): Health {
   const generation = object.metadata.generation as number | undefined;
   const kind = object.kind;
   const workload = ['Deployment', 'StatefulSet', 'DaemonSet', 'ReplicaSet'].includes(kind);
+  // A Job without status has not started (kstatus: InProgress).
+  if (kind === 'Job' && !status?.conditions?.length) return jobHealth(spec, status ?? {});
 
   if (!status || Object.keys(status).length === 0) {
     // A controller-managed workload without status has not been picked up yet.
@@ -97,8 +99,7 @@ export function healthOf(object: KubeObject): Health {
         : 'Progressing';
     }
     case 'Job':
-      if (condition(status, 'Failed')?.status === 'True') return 'Degraded';
-      return 'Healthy';
+      return jobHealth(spec, status);
     case 'PersistentVolumeClaim':
       return status.phase === 'Bound' ? 'Healthy' : 'Progressing';
     case 'Namespace':
@@ -118,6 +119,17 @@ export function healthOf(object: KubeObject): Health {
   const ready = condition(status, 'Ready') ?? condition(status, 'Available');
   if (ready?.status === 'False') return 'Progressing';
   return 'Healthy';
+}
+
+/**
+ * A Job is Healthy once Complete (or suspended: it will not run until resumed), Degraded once
+ * Failed, and Progressing while it runs or waits to start (kstatus and Argo CD agree).
+ */
+function jobHealth(spec: Record<string, unknown>, status: Status): Health {
+  if (condition(status, 'Failed')?.status === 'True') return 'Degraded';
+  if (condition(status, 'Complete')?.status === 'True') return 'Healthy';
+  if (spec.suspend === true || condition(status, 'Suspended')?.status === 'True') return 'Healthy';
+  return 'Progressing';
 }
 
 /** An object to watch: where to read it and its last known state. */

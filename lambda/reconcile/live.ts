@@ -4,6 +4,7 @@
  * not yet labelled, or another app's) are read by collection where many are missing (a first
  * sync; bounded, never Secrets), else by single GETs.
  */
+import { isNotFound, isSuccess } from '../cluster/api-errors.ts';
 import { collectionPath, objectPath, type ResourceInfo } from '../cluster/discovery.ts';
 import type { KubeClient } from '../cluster/kube-client.ts';
 import { apiErrorMessage } from './apply.ts';
@@ -40,7 +41,7 @@ export async function listOwned(kube: KubeClient, kinds: ResourceInfo[], app: st
         query: { labelSelector: `${APP_LABEL}=${app}` },
       });
       // Without list permission the engine falls back to one GET per object.
-      if (res.status !== 200) return;
+      if (!isSuccess(res)) return;
       index.listed.add(key);
       addItems(index, info, res.body.items ?? []);
     }),
@@ -96,7 +97,7 @@ export async function listMissing(
             query: { limit: MISSING_PAGE_LIMIT, continue: next },
           });
           // Without list permission, each object falls back to its own GET.
-          if (res.status !== 200) return;
+          if (!isSuccess(res)) return;
           pages += 1;
           for (const item of res.body.items ?? []) {
             const object = asListed(info, item);
@@ -140,7 +141,7 @@ export async function getObject(kube: KubeClient, info: ResourceInfo, ref: Objec
     method: 'GET',
     path: objectPath(info, ref.name, ref.namespace),
   });
-  if (res.status === 200) return { ok: true, object: res.body };
-  if (res.status === 404) return { ok: true, object: undefined };
+  if (isSuccess(res)) return { ok: true, object: res.body };
+  if (isNotFound(res)) return { ok: true, object: undefined };
   return { ok: false, message: apiErrorMessage(ref, res.status, res.body) };
 }

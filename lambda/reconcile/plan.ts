@@ -6,6 +6,7 @@
 import type { KubeClient } from '../cluster/kube-client.ts';
 import { applyObject } from './apply.ts';
 import { renderDiff, sameObject } from './diff.ts';
+import { migrateFieldManagers } from './field-managers.ts';
 import { takenFields } from './ownership.ts';
 import type { KubeObject } from './types.ts';
 import type { PlannedObject } from './validate.ts';
@@ -20,15 +21,26 @@ export type Plan =
       diff?: string;
       /** Fields forced apply would take from other managers, by manager. */
       taken: Record<string, string[]>;
+      /** What else applying would do, e.g. delete and re-create the object (`driftless.dev/force`). */
+      note?: string;
     }
   | { change: 'failed'; message: string };
 
-/** Dry-runs the apply of `object` and compares the result with `live` (undefined: absent). */
+/**
+ * Dry-runs the apply of `object` and compares the result with `live` (undefined: absent). With
+ * `migrateManagers` (a run that may write), fields of client-side kubectl apply move to driftless
+ * first (field-managers.ts), so the dry run shows the fields Git dropped going away.
+ */
 export async function planObject(
   kube: KubeClient,
   object: PlannedObject,
-  live: KubeObject | undefined,
+  current: KubeObject | undefined,
+  options: { migrateManagers?: boolean } = {},
 ): Promise<Plan> {
+  const live =
+    current && options.migrateManagers
+      ? ((await migrateFieldManagers(kube, object.info, current)) ?? current)
+      : current;
   const dryRun = await applyObject(kube, object.info, object.body, { dryRun: true });
   if (!dryRun.ok) return { change: 'failed', message: dryRun.message };
   if (live && sameObject(live, dryRun.object)) return { change: 'none', live };
@@ -38,6 +50,7 @@ export async function planObject(
     result: dryRun.object,
     diff: renderDiff(object.ref, live, dryRun.object),
     taken: takenFields(live, dryRun.object),
+    ...(dryRun.note ? { note: dryRun.note } : {}),
   };
 }
 

@@ -6,6 +6,7 @@
  * in the inventory) until that object is gone.
  */
 import pLimit from 'p-limit';
+import { isNotFound, isSuccess } from '../cluster/api-errors.ts';
 import {
   collectionPath,
   type Discovery,
@@ -142,7 +143,7 @@ async function pruneOne(
       preconditions: { uid: live.metadata.uid },
     },
   });
-  if (res.status === 200 || res.status === 202 || res.status === 404) {
+  if (isSuccess(res) || isNotFound(res)) {
     outcome.forget.add(key);
     outcome.results.push({ ...ref, action: 'pruned' });
     return outcome;
@@ -182,8 +183,8 @@ async function otherAppsObjectIn(
           query: { labelSelector: `${APP_LABEL},${APP_LABEL}!=${app}`, limit: 1 },
         });
         // The kind went away during the run (its CRD was deleted): nothing of it is left.
-        if (res.status === 404) return;
-        if (res.status !== 200) {
+        if (isNotFound(res)) return;
+        if (!isSuccess(res)) {
           const reason = (res.body as { message?: string } | undefined)?.message ?? '';
           unchecked ??= `cannot list its ${qualified(info)} to check for other apps' objects (HTTP ${res.status}${reason ? `: ${reason}` : ''})`;
           return;

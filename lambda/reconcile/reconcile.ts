@@ -141,6 +141,7 @@ export async function reconcile(input: ReconcileInput): Promise<ReconcileResult>
         const object = batch[i];
         if (s.status !== 'fulfilled' || !object) return;
         const { result, entry, live: after } = s.value;
+        if (object.note) result.message = [object.note, result.message].filter(Boolean).join('; ');
         resources.push(result);
         if (entry) inventory.set(object.key, entry);
         if (after?.metadata.uid) desiredUids.add(after.metadata.uid as string);

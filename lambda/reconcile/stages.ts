@@ -1,6 +1,8 @@
 /**
  * Apply order. Like Flux's ssa `sort.go`: definitions first so later objects can land in them,
- * cluster-wide RBAC and classes next, then everything else. Prune walks the stages backwards and
+ * cluster-wide RBAC and classes next, then everything else, and admission webhooks and policies
+ * last: applied before the Service they call is there, a `failurePolicy: Fail` webhook rejects
+ * its own siblings. Prune walks the stages backwards and
  * deletes Namespaces last, because deleting a Namespace deletes everything in it.
  */
 import { splitApiVersion } from '../cluster/discovery.ts';
@@ -9,8 +11,19 @@ import { splitApiVersion } from '../cluster/discovery.ts';
 export const DEFINITIONS_STAGE = 0;
 /** Cluster-scoped RBAC and classes (StorageClass, IngressClass, PriorityClass, ...). */
 export const CLUSTER_STAGE = 1;
-/** Everything else, including custom resources and webhook configurations. */
+/** Everything else, including custom resources. */
 export const WORKLOAD_STAGE = 2;
+/** Admission webhook configurations and admission policies, once what they call is in place. */
+export const ADMISSION_STAGE = 3;
+
+const ADMISSION_KINDS = new Set([
+  'admissionregistration.k8s.io/ValidatingWebhookConfiguration',
+  'admissionregistration.k8s.io/MutatingWebhookConfiguration',
+  'admissionregistration.k8s.io/ValidatingAdmissionPolicy',
+  'admissionregistration.k8s.io/ValidatingAdmissionPolicyBinding',
+  'admissionregistration.k8s.io/MutatingAdmissionPolicy',
+  'admissionregistration.k8s.io/MutatingAdmissionPolicyBinding',
+]);
 
 const CLUSTER_KINDS = new Set([
   'rbac.authorization.k8s.io/ClusterRole',
@@ -33,6 +46,7 @@ export function stageOf(apiVersion: string, kind: string): number {
   ) {
     return DEFINITIONS_STAGE;
   }
+  if (ADMISSION_KINDS.has(`${group}/${kind}`)) return ADMISSION_STAGE;
   return CLUSTER_KINDS.has(`${group}/${kind}`) ? CLUSTER_STAGE : WORKLOAD_STAGE;
 }
 

@@ -109,7 +109,7 @@ export async function syncObject(ctx: SyncContext, object: PlannedObject): Promi
     // Nothing to compare with: a dry-run would only cost a request before the create.
     return write(ctx, object, base, undefined, undefined, entryFor, gitUnchanged);
   }
-  const plan = await planObject(ctx.kube, object, live);
+  const plan = await planObject(ctx.kube, object, live, { migrateManagers: applies && !options.dryRun });
   if (plan.change === 'failed') return { result: { ...base, action: 'failed', message: plan.message } };
   if (plan.change === 'none')
     return { result: { ...base, action: 'unchanged' }, entry: entryFor(plan.live), live };
@@ -121,7 +121,8 @@ export async function syncObject(ctx: SyncContext, object: PlannedObject): Promi
   }
   if (options.dryRun) {
     const action = plan.change === 'create' ? 'created' : 'configured';
-    return { result: { ...base, action, message: describeTaken(plan.taken), diff: plan.diff }, live };
+    const message = [plan.note, describeTaken(plan.taken)].filter(Boolean).join('; ') || undefined;
+    return { result: { ...base, action, message, diff: plan.diff }, live };
   }
   return write(ctx, object, base, live, plan.diff, entryFor, gitUnchanged);
 }
@@ -142,6 +143,7 @@ async function write(
     return { result: { ...base, action: 'failed', message: applied.message, diff: plannedDiff } };
   const notes = [
     healing ? (live ? 'drift healed: re-applied' : 'drift healed: re-created') : undefined,
+    applied.note,
     describeTaken(takenFields(live, applied.object)),
   ].filter(Boolean);
   return {

@@ -22,6 +22,8 @@ export interface KubeObject {
 export interface ManifestOrigin {
   file: string;
   document: number;
+  /** Index in the document's `items` when the document is a List (`kind: List`, `ConfigMapList`). */
+  item?: number;
 }
 
 export interface DesiredObject {

@@ -5,6 +5,7 @@
  */
 import { type Discovery, type ResourceInfo, splitApiVersion } from '../cluster/discovery.ts';
 import { isCrd, kindsDefinedBy } from './crds.ts';
+import { normalizeForApply } from './normalize.ts';
 import { withAppLabel } from './ownership.ts';
 import { describeRef, identityKey, refKey } from './refs.ts';
 import { stageOf } from './stages.ts';
@@ -21,6 +22,8 @@ export interface PlannedObject {
   /** Its kind is served only once a CRD of this same run is Established. */
   awaitsCrd: boolean;
   origin: DesiredObject['origin'];
+  /** Said in the object's result message, e.g. that a namespace was dropped. */
+  note?: string;
 }
 
 export type Validation = { ok: true; objects: PlannedObject[] } | { ok: false; errors: string[] };
@@ -29,7 +32,7 @@ export type Validation = { ok: true; objects: PlannedObject[] } | { ok: false; e
 const LABEL_VALUE = /^(?=.{1,63}$)[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/;
 
 function where(origin: DesiredObject['origin']): string {
-  return `${origin.file} (document ${origin.document})`;
+  return `${origin.file} (document ${origin.document}${origin.item !== undefined ? ` item ${origin.item}` : ''})`;
 }
 
 export async function validateDesired(
@@ -64,7 +67,9 @@ export async function validateDesired(
       const served = await discovery.servedVersions(group);
       const hint =
         served.length > 0 ? `; the server serves ${group || 'core'} versions ${served.join(', ')}` : '';
-      errors.push(`${where(origin)}: unknown kind ${object.kind} in ${object.apiVersion}${hint}`);
+      errors.push(
+        `${where(origin)}: ${object.kind} ${object.metadata.name}: unknown kind ${object.kind} in ${object.apiVersion}${hint}`,
+      );
       continue;
     }
     const secretProblem = secretValueProblem(object);
@@ -72,14 +77,14 @@ export async function validateDesired(
       errors.push(`${where(origin)}: Secret ${object.metadata.name}: ${secretProblem}`);
       continue;
     }
-    const body = withAppLabel(object, options.app);
+    const body = normalizeForApply(withAppLabel(object, options.app));
+    let note: string | undefined;
     if (info.namespaced) {
       body.metadata.namespace = object.metadata.namespace || options.defaultNamespace;
     } else if (object.metadata.namespace) {
-      errors.push(
-        `${where(origin)}: ${object.kind} ${object.metadata.name} is cluster-scoped but names namespace "${object.metadata.namespace}"`,
-      );
-      continue;
+      // The API server ignores it, and kubectl applies such files (ingress-nginx's IngressClass).
+      note = `${object.kind} ${object.metadata.name} is cluster-scoped: namespace "${object.metadata.namespace}" in ${where(origin)} was ignored`;
+      delete body.metadata.namespace;
     }
     const ref: ObjectRef = { apiVersion: object.apiVersion, kind: object.kind, name: object.metadata.name };
     if (info.namespaced) ref.namespace = body.metadata.namespace;
@@ -90,7 +95,7 @@ export async function validateDesired(
       continue;
     }
     seen.set(identityKey(ref), origin);
-    objects.push({ ref, key, body, info, stage: stageOf(ref.apiVersion, ref.kind), awaitsCrd, origin });
+    objects.push({ ref, key, body, info, stage: stageOf(ref.apiVersion, ref.kind), awaitsCrd, origin, note });
   }
   return errors.length > 0 ? { ok: false, errors } : { ok: true, objects };
 }

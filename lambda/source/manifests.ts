@@ -53,7 +53,7 @@ export function manifestLimits(limits: Partial<ManifestLimits> = {}): ManifestLi
 
 /**
  * Parses every manifest file (others are ignored) in byte order of path: multi-document YAML,
- * empty documents skipped, `kind: List` expanded. Throws {@link SourceError} naming the file,
+ * empty documents skipped, `kind: List` and typed lists (`ConfigMapList`) expanded. Throws {@link SourceError} naming the file,
  * document index (0-based) and line on the first problem; never returns a partial set.
  */
 export function parseManifests(files: ManifestFile[], limits?: Partial<ManifestLimits>): DesiredObject[] {
@@ -190,18 +190,30 @@ function parseFile(
       expandedBytes += size;
     }
     const origin = { file, document };
-    if (isPlainObject(value) && value.kind === 'List' && 'items' in value) {
+    if (isList(value)) {
       if (!Array.isArray(value.items))
-        throw new SourceError(`${where}${lineOf(doc.contents)}: List items must be a list`);
+        throw new SourceError(`${where}${lineOf(doc.contents)}: ${value.kind} items must be a list`);
       value.items.forEach((item, index) => {
         const node = doc.getIn(['items', index], true) as Node | undefined;
-        objects.push({ object: validate(item, `${where} item ${index}${lineOf(node)}`), origin });
+        objects.push({
+          object: validate(item, `${where} item ${index}${lineOf(node)}`),
+          origin: { ...origin, item: index },
+        });
       });
       return;
     }
     objects.push({ object: validate(value, `${where}${lineOf(doc.contents)}`), origin });
   });
   return { objects, expandedBytes };
+}
+
+/**
+ * `kind: List`, or a typed list (`ConfigMapList`, `RoleBindingList`, any `*List` with `items`):
+ * kubectl applies each item, so driftless does too (kube-prometheus ships its dashboards so).
+ */
+function isList(value: unknown): value is { kind: string; items: unknown } {
+  if (!isPlainObject(value) || !('items' in value) || typeof value.kind !== 'string') return false;
+  return value.kind === 'List' || (value.kind.endsWith('List') && Array.isArray(value.items));
 }
 
 /**

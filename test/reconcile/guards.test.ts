@@ -31,7 +31,7 @@ const job = (name: string, ns: string, image: string): KubeObject => ({
 describe('validation before any write', () => {
   const kube = adminClient();
 
-  it('rejects an unknown kind, a namespaced cluster-scoped object and a duplicate, naming file and document, and writes nothing', async () => {
+  it('rejects an unknown kind and a duplicate, naming file and document, and writes nothing', async () => {
     const NS = 'guard-invalid';
     const result = await reconcile({
       kube,
@@ -44,23 +44,12 @@ describe('validation before any write', () => {
           object: { apiVersion: 'batch/v1beta1', kind: 'CronJob', metadata: { name: 'c' } },
           origin: { file: 'cron.yaml', document: 2 },
         },
-        {
-          object: {
-            apiVersion: 'rbac.authorization.k8s.io/v1',
-            kind: 'ClusterRole',
-            metadata: { name: 'guard-x', namespace: NS },
-          },
-          origin: { file: 'rbac.yaml', document: 1 },
-        },
         { object: configMap('ok', NS, { a: '2' }), origin: { file: 'more.yaml', document: 3 } },
       ],
     });
     expect(result.outcome).toBe('Failed');
     expect(result.error).toContain(
       'cron.yaml (document 2): unknown kind CronJob in batch/v1beta1; the server serves batch versions v1',
-    );
-    expect(result.error).toContain(
-      'rbac.yaml (document 1): ClusterRole guard-x is cluster-scoped but names namespace "guard-invalid"',
     );
     expect(result.error).toContain(
       'more.yaml (document 3): duplicate ConfigMap guard-invalid/ok, already defined in cm.yaml (document 0)',

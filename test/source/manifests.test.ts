@@ -56,7 +56,28 @@ describe('parseManifests', () => {
       'ConfigMap/a',
       'Secret/b',
     ]);
-    expect(objects[1]?.origin).toEqual({ file: 'list.json', document: 0 });
+    expect(objects[1]?.origin).toEqual({ file: 'list.json', document: 0, item: 1 });
+  });
+
+  it('expands typed lists (ConfigMapList, RoleBindingList) into their items, as kubectl does', () => {
+    const content = [
+      'apiVersion: v1\nkind: ConfigMapList\nitems:\n  - apiVersion: v1\n    kind: ConfigMap\n    metadata: {name: dash-a}\n  - apiVersion: v1\n    kind: ConfigMap\n    metadata: {name: dash-b}\n',
+      'apiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBindingList\nitems:\n  - apiVersion: rbac.authorization.k8s.io/v1\n    kind: RoleBinding\n    metadata: {name: rb}\n    roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: r}\n',
+    ].join('---\n');
+    const objects = parseManifests([{ path: 'dashboards.yaml', content }]);
+    expect(objects.map((o) => [`${o.object.kind}/${o.object.metadata.name}`, o.origin])).toEqual([
+      ['ConfigMap/dash-a', { file: 'dashboards.yaml', document: 0, item: 0 }],
+      ['ConfigMap/dash-b', { file: 'dashboards.yaml', document: 0, item: 1 }],
+      ['RoleBinding/rb', { file: 'dashboards.yaml', document: 1, item: 0 }],
+    ]);
+  });
+
+  it('names the typed-list item that is invalid', () => {
+    const content =
+      'apiVersion: v1\nkind: ConfigMapList\nitems:\n  - kind: ConfigMap\n    metadata: {name: a}\n';
+    expect(failure(() => parseManifests([{ path: 'l.yaml', content }]))).toBe(
+      'l.yaml document 0 item 0 (line 4): missing apiVersion',
+    );
   });
 
   it('accepts anchors, aliases and merge keys within the alias limit', () => {

@@ -1,0 +1,113 @@
+/**
+ * The Kubernetes client retries what may pass (429 with Retry-After, 5xx, a broken connection),
+ * within bounds, against the real API server behind an HTTPS stand-in that injects the faults.
+ */
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { isConnectionBroken, isTooManyRequests } from '../../lambda/cluster/api-errors.ts';
+import { createKubeClient, type KubeClient } from '../../lambda/cluster/kube-client.ts';
+import { reconcile } from '../../lambda/reconcile/reconcile.ts';
+import { type HttpStandIn, startHttpStandIn } from '../reliability/http-stand-in.ts';
+import { kubectlGet } from '../support/kubectl.ts';
+
+const cp = inject('controlPlane');
+let standIn: HttpStandIn;
+
+beforeAll(async () => {
+  standIn = await startHttpStandIn(cp);
+});
+afterAll(async () => {
+  await standIn?.stop();
+});
+
+function client(retry: { maxAttempts?: number } = {}): KubeClient {
+  return createKubeClient({
+    server: standIn.server,
+    caPem: cp.caPem,
+    authorization: async () => `Bearer ${cp.adminToken}`,
+    retry: { baseDelayMs: 20, ...retry },
+  });
+}
+
+describe('retries', () => {
+  it('sends a request again after a 429 (waiting its Retry-After) and a 503, and returns the answer', async () => {
+    const path = '/api/v1/namespaces/default';
+    const answers = [
+      { status: 429, headers: { 'retry-after': '1' }, body: { kind: 'Status', reason: 'TooManyRequests' } },
+      { status: 503, body: { kind: 'Status', reason: 'ServiceUnavailable' } },
+    ];
+    standIn.decide = (req) => (req.url === path ? (answers.shift() ?? 'forward') : 'forward');
+    const started = standIn.seen.length;
+    const kube = client();
+    const res = await kube.request<{ metadata: { name: string } }>({ method: 'GET', path });
+    expect(res.status).toBe(200);
+    expect(res.body.metadata.name).toBe('default');
+    expect(standIn.seen.slice(started).filter((r) => r.url === path)).toHaveLength(3);
+  });
+
+  it('gives up after the bounded attempts and returns the last 429 as a typed error', async () => {
+    const path = '/api/v1/namespaces/kube-system';
+    standIn.decide = (req) =>
+      req.url === path ? { status: 429, body: { kind: 'Status', reason: 'TooManyRequests' } } : 'forward';
+    const started = standIn.seen.length;
+    const res = await client({ maxAttempts: 3 }).request({ method: 'GET', path });
+    expect(isTooManyRequests(res)).toBe(true);
+    expect(standIn.seen.slice(started).filter((r) => r.url === path)).toHaveLength(3);
+  });
+
+  it('throws a connection-broken error, not unreachable, when one request keeps breaking while the server answers others', async () => {
+    const path = '/api/v1/namespaces/default/configmaps/never-answered';
+    standIn.decide = (req) => (req.url === path ? 'break' : 'forward');
+    const error = await client({ maxAttempts: 3 })
+      .request({ method: 'GET', path })
+      .catch((e: unknown) => e);
+    expect(isConnectionBroken(error)).toBe(true);
+    expect((error as Error).message).toMatch(/the connection broke after 3 attempts/);
+  });
+});
+
+describe('one request whose connection keeps breaking', () => {
+  it('fails only that object after bounded retries; the rest of the run is applied and the run names no unreachable server', async () => {
+    const NS = 'retry-broken';
+    const broken = `/api/v1/namespaces/${NS}/configmaps/breaks`;
+    standIn.decide = (req) => (req.method === 'PATCH' && req.url.startsWith(broken) ? 'break' : 'forward');
+    const started = standIn.seen.length;
+    const cm = (name: string) => ({
+      apiVersion: 'v1',
+      kind: 'ConfigMap',
+      metadata: { name },
+      data: { a: '1' },
+    });
+    const result = await reconcile({
+      kube: client(),
+      desired: [namespace(NS), cm('breaks'), cm('fine-1'), cm('fine-2')].map((object, i) => ({
+        object,
+        origin: { file: `m/${i}.yaml`, document: 0 },
+      })),
+      options: { app: 'retry-broken', revision: 'rev1', defaultNamespace: NS },
+      state: { inventory: [] },
+    });
+    expect(result.error).toBeUndefined();
+    expect(result.outcome).toBe('Failed');
+    expect(result.resources.find((r) => r.name === 'breaks')).toMatchObject({
+      action: 'failed',
+      message: expect.stringMatching(
+        /^ConfigMap retry-broken\/breaks: .*the connection broke after 5 attempts/,
+      ),
+    });
+    expect(
+      result.resources
+        .filter((r) => r.action === 'created')
+        .map((r) => r.name)
+        .sort(),
+    ).toEqual(['fine-1', 'fine-2', NS]);
+    expect(
+      standIn.seen.slice(started).filter((r) => r.method === 'PATCH' && r.url.startsWith(broken)),
+    ).toHaveLength(5);
+    expect(await kubectlGet(cp.kubeconfig, 'configmap', 'fine-2', NS)).toBeDefined();
+    expect(await kubectlGet(cp.kubeconfig, 'configmap', 'breaks', NS)).toBeUndefined();
+  });
+});
+
+function namespace(name: string) {
+  return { apiVersion: 'v1', kind: 'Namespace', metadata: { name } };
+}
