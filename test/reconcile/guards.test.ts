@@ -49,7 +49,7 @@ describe('validation before any write', () => {
     });
     expect(result.outcome).toBe('Failed');
     expect(result.error).toContain(
-      'cron.yaml (document 2): unknown kind CronJob in batch/v1beta1; the server serves batch versions v1',
+      'cron.yaml (document 2): CronJob c: unknown kind CronJob in batch/v1beta1; the server serves batch versions v1',
     );
     expect(result.error).toContain(
       'more.yaml (document 3): duplicate ConfigMap guard-invalid/ok, already defined in cm.yaml (document 0)',
