@@ -5,6 +5,7 @@
 import { readFile } from 'node:fs/promises';
 import { parse } from 'yaml';
 import { z } from 'zod';
+import { RENDER_MODES } from './source/render/settings.ts';
 
 const appName = z
   .string()
@@ -73,6 +74,18 @@ export const appSchema = z.strictObject({
   selfHeal: z.boolean().default(false),
   allowEmpty: z.boolean().default(false),
   suspended: z.boolean().default(false),
+  /** How the folder becomes objects: auto-detected, plain manifests, Kustomize or Helm. */
+  render: z.enum(RENDER_MODES).default('auto'),
+  /** Helm charts: release name (default: the app name), values files (relative to the chart), inline values. */
+  helm: z
+    .strictObject({
+      releaseName: appName.optional(),
+      valuesFiles: z.array(z.string().min(1)).optional(),
+      values: z.record(z.string(), z.unknown()).optional(),
+    })
+    .optional(),
+  /** Kustomize: `allowRemoteBases` lets the renderer fetch URLs in `resources` (off: no network). */
+  kustomize: z.strictObject({ allowRemoteBases: z.boolean().optional() }).optional(),
 });
 
 export const configSchema = z

@@ -1,0 +1,88 @@
+/**
+ * The objects of one commit at an app's path: plain manifest files, or what Kustomize or Helm
+ * render from them, cached by commit, path and everything the output depends on (render
+ * settings, the tool's version, the cluster's capabilities for Helm). A set holding a Secret is
+ * never cached, and neither is a render that may fetch remote bases (it is not pinned by the commit).
+ */
+import { SourceError } from '../errors.ts';
+import { cachedManifests, type ParsedManifests } from '../manifest-cache.ts';
+import { type ManifestLimits, parseManifests } from '../manifests.ts';
+import { listFolder, readManifestFiles } from '../tree.ts';
+import { type RenderOptions, renderObjects } from './render.ts';
+import { type ClusterCapabilities, chooseRenderer, type RenderSettings } from './settings.ts';
+import { locateTool } from './tools.ts';
+
+export interface LoadObjectsInput {
+  cacheDir: string;
+  gitdir: string;
+  commit: string;
+  /** Normalised path inside the repository. */
+  path: string;
+  /** For messages (credentials stripped). */
+  repo: string;
+  cache: object;
+  limits: ManifestLimits;
+  render?: RenderSettings;
+  /** Release name when `helm.releaseName` is not set. */
+  appName?: string;
+  renderOptions?: RenderOptions;
+  /** The live cluster's version and API versions, asked only for Helm charts. */
+  capabilities?: () => Promise<ClusterCapabilities>;
+}
+
+/** Throws only {@link SourceError}, tagged with the commit. */
+export async function loadObjects(input: LoadObjectsInput): Promise<ParsedManifests & { cached: boolean }> {
+  try {
+    return await load(input);
+  } catch (error) {
+    if (error instanceof SourceError) error.revision ??= input.commit;
+    throw error;
+  }
+}
+
+async function load(input: LoadObjectsInput): Promise<ParsedManifests & { cached: boolean }> {
+  const { cacheDir, gitdir, commit, path, repo, cache, limits } = input;
+  const settings = input.render ?? {};
+  const mode = settings.mode ?? 'auto';
+  const names = mode === 'plain' ? undefined : await listFolder({ gitdir, commit, path, repo, cache });
+  const renderer = chooseRenderer(mode, path, names);
+  if (renderer === 'plain') {
+    return cachedManifests(cacheDir, { commit, path, limits }, async () => {
+      const files = await readManifestFiles({ gitdir, commit, path, limits, repo, cache });
+      return { objects: parseManifests(files, limits), files: files.length };
+    });
+  }
+  const tool = await locateTool(renderer === 'kustomize' ? 'kubectl' : 'helm');
+  const capabilities = renderer === 'helm' ? await input.capabilities?.() : undefined;
+  const render = () =>
+    renderObjects({
+      renderer,
+      tool,
+      gitdir,
+      commit,
+      cache,
+      path,
+      names: names ?? [],
+      settings,
+      appName: input.appName ?? 'release',
+      capabilities,
+      limits,
+      options: input.renderOptions,
+    });
+  if (renderer === 'kustomize' && settings.kustomize?.allowRemoteBases)
+    return { ...(await render()), cached: false };
+  const key = {
+    renderer,
+    tool: tool.version,
+    ...(renderer === 'helm'
+      ? {
+          namespace: settings.namespace ?? 'default',
+          releaseName: settings.helm?.releaseName ?? input.appName,
+          valuesFiles: settings.helm?.valuesFiles ?? [],
+          values: settings.helm?.values ?? {},
+          capabilities: capabilities ?? null,
+        }
+      : {}),
+  };
+  return cachedManifests(cacheDir, { commit, path, limits, render: key }, render);
+}
