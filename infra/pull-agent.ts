@@ -20,6 +20,7 @@ import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { ConfigError, type DriftlessConfig, parseConfigText } from '../lambda/config.ts';
 import { ClusterAccessEntries, grantConfiguredAccess } from './cluster-access.ts';
+import { renderRuntime } from './render-layer.ts';
 import { SyncLog } from './sync-log.ts';
 
 const REPO_ROOT = resolve(import.meta.dirname, '..');
@@ -123,6 +124,8 @@ export class PullAgent extends Construct {
   readonly accessEntries: ClusterAccessEntries;
   /** Saved queries, alarms and dashboard. */
   readonly syncLog: SyncLog;
+  /** kubectl and helm for Kustomize and Helm apps; absent when every app is `render: plain`. */
+  readonly renderLayer?: lambda.ILayerVersion;
 
   constructor(scope: Construct, id: string, props: PullAgentProps) {
     super(scope, id);
@@ -178,6 +181,8 @@ export class PullAgent extends Construct {
       source: `config file ${configFile}`,
     });
 
+    const render = renderRuntime(this, this.config);
+    this.renderLayer = render.layer;
     this.function = new NodejsFunction(this, 'Function', {
       description: 'driftless: syncs Git to EKS (server-side apply, prune, self-heal)',
       entry: props.entry ?? resolve(REPO_ROOT, 'lambda/handler.ts'),
@@ -185,7 +190,8 @@ export class PullAgent extends Construct {
       projectRoot: REPO_ROOT,
       depsLockFilePath: resolve(REPO_ROOT, 'package-lock.json'),
       runtime: lambda.Runtime.NODEJS_24_X,
-      architecture: lambda.Architecture.ARM_64,
+      architecture: render.architecture,
+      layers: render.layer ? [render.layer] : undefined,
       role: this.role,
       memorySize: props.memorySize ?? 2048,
       timeout: props.timeout ?? Duration.minutes(10),

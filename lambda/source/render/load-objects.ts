@@ -9,7 +9,13 @@ import { cachedManifests, type ParsedManifests } from '../manifest-cache.ts';
 import { type ManifestLimits, parseManifests } from '../manifests.ts';
 import { listFolder, readManifestFiles } from '../tree.ts';
 import { type RenderOptions, renderObjects } from './render.ts';
-import { type ClusterCapabilities, chooseRenderer, type RenderSettings } from './settings.ts';
+import {
+  CHART_FILE,
+  type ClusterCapabilities,
+  chooseRenderer,
+  KUSTOMIZATION_FILES,
+  type RenderSettings,
+} from './settings.ts';
 import { locateTool } from './tools.ts';
 
 export interface LoadObjectsInput {
@@ -49,7 +55,11 @@ async function load(input: LoadObjectsInput): Promise<ParsedManifests & { cached
   if (renderer === 'plain') {
     return cachedManifests(cacheDir, { commit, path, limits }, async () => {
       const files = await readManifestFiles({ gitdir, commit, path, limits, repo, cache });
-      return { objects: parseManifests(files, limits), files: files.length };
+      try {
+        return { objects: parseManifests(files, limits), files: files.length };
+      } catch (error) {
+        throw withRenderHint(error);
+      }
     });
   }
   const tool = await locateTool(renderer === 'kustomize' ? 'kubectl' : 'helm');
@@ -85,4 +95,16 @@ async function load(input: LoadObjectsInput): Promise<ParsedManifests & { cached
       : {}),
   };
   return cachedManifests(cacheDir, { commit, path, limits, render: key }, render);
+}
+
+/** A Kustomize or Helm file read as a plain manifest: say what it is and how to render it. */
+function withRenderHint(error: unknown): unknown {
+  if (!(error instanceof SourceError)) return error;
+  const file = /^(\S+) document \d+/.exec(error.message)?.[1] ?? '';
+  const name = file.split('/').pop() ?? '';
+  if ((KUSTOMIZATION_FILES as readonly string[]).includes(name))
+    error.message += ' (a Kustomize file: point path at the overlay, or set render: kustomize)';
+  else if (name === CHART_FILE)
+    error.message += ' (a Helm chart file: point path at the chart folder, or set render: helm)';
+  return error;
 }

