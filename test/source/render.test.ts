@@ -163,6 +163,21 @@ describe('rendering', () => {
     expect(error.revision).toBe(revision);
   });
 
+  it('renders only vendored subcharts: a dependency missing from charts/ fails, naming it', async () => {
+    const repo = await server.createRepo('render-unvendored');
+    const revision = await repo.commit({
+      ...helmRepo('unvendored.example.com'),
+      'chart/Chart.yaml':
+        'apiVersion: v2\nname: web\nversion: 0.1.0\ndependencies:\n  - name: redis\n    version: 1.0.0\n    repository: https://charts.example.com\n',
+    });
+    const error = await failure(loadSource({ repo: repo.workTree, path: 'chart' }, options));
+    expect(error.message).toMatch(
+      /^helm template chart \(chart\/Chart\.yaml\) failed \(exit code 1\): .*redis/,
+    );
+    expect(error.message).toContain('charts/');
+    expect(error.revision).toBe(revision);
+  });
+
   it('refuses a helm values file outside the repository', async () => {
     const repo = await server.createRepo('render-values-escape');
     await repo.commit(helmRepo('escape.example.com'));
