@@ -178,6 +178,54 @@ describe('rendering', () => {
     expect(error.revision).toBe(revision);
   });
 
+  it('fetches a remote base only when the app allows remote bases, and never caches that render', async () => {
+    const remote = await server.createRepo('render-remote-base');
+    await remote.commit({
+      'base/kustomization.yaml': 'resources: [cm.yaml]\n',
+      'base/cm.yaml': 'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: from-remote}\n',
+    });
+    const repo = await server.createRepo('render-remote-overlay');
+    await repo.commit({
+      'app/kustomization.yaml': `resources:\n  - file://${remote.bareDir}//base?ref=main\n`,
+    });
+    const refused = await failure(loadSource({ repo: repo.workTree, path: 'app' }, options));
+    expect(refused.message).toMatch(/^app\/kustomization\.yaml: resources entry "file:.*" is a remote base/);
+
+    const allowed = { repo: repo.workTree, path: 'app', render: { kustomize: { allowRemoteBases: true } } };
+    const first = await loadSource(allowed, options);
+    expect(first.objects.map((o) => o.object.metadata.name)).toEqual(['from-remote']);
+    expect((await loadSource(allowed, options)).cached).toBe(false);
+  });
+
+  it('includes the CRDs of a chart and names both templates of an object rendered twice', async () => {
+    const repo = await server.createRepo('render-chart-crds');
+    const crd = [
+      'apiVersion: apiextensions.k8s.io/v1',
+      'kind: CustomResourceDefinition',
+      'metadata: {name: gadgets.crds.example.com}',
+      'spec:',
+      '  group: crds.example.com',
+      '  scope: Namespaced',
+      '  names: {plural: gadgets, kind: Gadget}',
+      '  versions: [{name: v1, served: true, storage: true, schema: {openAPIV3Schema: {type: object}}}]',
+      '',
+    ].join('\n');
+    await repo.commit({ ...helmRepo('crds.example.com'), 'chart/crds/gadget.yaml': crd });
+    const loaded = await loadSource({ repo: repo.workTree, path: 'chart', app: 'web' }, options);
+    expect(loaded.objects.find((o) => o.object.kind === 'CustomResourceDefinition')?.origin.file).toBe(
+      'helm template chart: web/crds/gadget.yaml',
+    );
+
+    await repo.commit({
+      'chart/templates/again.yaml':
+        'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: {{ .Release.Name }}-color}\n',
+    });
+    const error = await failure(loadSource({ repo: repo.workTree, path: 'chart', app: 'web' }, options));
+    expect(error.message).toMatch(
+      /^helm template chart: web\/templates\/[a-z]+\.yaml document \d: ConfigMap web-color is already defined in helm template chart: web\/templates\/[a-z]+\.yaml document \d$/,
+    );
+  });
+
   it('refuses a helm values file outside the repository', async () => {
     const repo = await server.createRepo('render-values-escape');
     await repo.commit(helmRepo('escape.example.com'));
