@@ -107,6 +107,32 @@ describe('driftless render', () => {
     ).not.toBe(cluster?.data.kubeVersion);
   });
 
+  it('sync --render plain reads an overlay as plain files and says what the folder is', async () => {
+    const run = await driftless([
+      'sync',
+      '--repo',
+      repo.workTree,
+      '--path',
+      'overlays/prod',
+      '--app',
+      'cli-render-plain',
+      '--render',
+      'plain',
+      '--kubeconfig',
+      cp.kubeconfig,
+      '--history',
+      `sqlite:${join(workDir, 'history.db')}`,
+      '--output',
+      'json',
+    ]);
+    expect(run.code).toBe(2);
+    const result = JSON.parse(run.stdout);
+    expect(result.outcome).toBe('Failed');
+    expect(result.error).toBe(
+      'fetch source: overlays/prod/kustomization.yaml document 0 (line 1): missing metadata.name (a Kustomize file: point path at the overlay, or set render: kustomize)',
+    );
+  });
+
   it('names the setting when the renderer binary is not there', async () => {
     const run = await driftless(['render', '--repo', repo.workTree, '--path', 'chart', '--offline'], {
       DRIFTLESS_HELM: join(workDir, 'no-helm'),
