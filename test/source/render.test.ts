@@ -226,6 +226,20 @@ describe('rendering', () => {
     );
   });
 
+  it("fails a chart, saying why, when the cluster's capabilities cannot be read", async () => {
+    const repo = await server.createRepo('render-no-cluster');
+    await repo.commit(helmRepo('no-cluster.example.com'));
+    const capabilities = async () => {
+      throw new Error('GET https://10.0.0.1/version: API server unreachable (connect ECONNREFUSED)');
+    };
+    const error = await failure(
+      loadSource({ repo: repo.workTree, path: 'chart' }, { ...options, capabilities }),
+    );
+    expect(error.message).toBe(
+      "helm template chart: cannot read the cluster's version and API versions for .Capabilities: GET https://10.0.0.1/version: API server unreachable (connect ECONNREFUSED)",
+    );
+  });
+
   it('refuses a helm values file outside the repository', async () => {
     const repo = await server.createRepo('render-values-escape');
     await repo.commit(helmRepo('escape.example.com'));

@@ -63,7 +63,7 @@ async function load(input: LoadObjectsInput): Promise<ParsedManifests & { cached
     });
   }
   const tool = await locateTool(renderer === 'kustomize' ? 'kubectl' : 'helm');
-  const capabilities = renderer === 'helm' ? await input.capabilities?.() : undefined;
+  const capabilities = renderer === 'helm' ? await clusterCapabilities(input, path) : undefined;
   const render = () =>
     renderObjects({
       renderer,
@@ -74,7 +74,7 @@ async function load(input: LoadObjectsInput): Promise<ParsedManifests & { cached
       path,
       names: names ?? [],
       settings,
-      appName: input.appName ?? 'release',
+      appName: input.appName ?? DEFAULT_RELEASE,
       capabilities,
       limits,
       options: input.renderOptions,
@@ -87,7 +87,7 @@ async function load(input: LoadObjectsInput): Promise<ParsedManifests & { cached
     ...(renderer === 'helm'
       ? {
           namespace: settings.namespace ?? 'default',
-          releaseName: settings.helm?.releaseName ?? input.appName,
+          releaseName: settings.helm?.releaseName ?? input.appName ?? DEFAULT_RELEASE,
           valuesFiles: settings.helm?.valuesFiles ?? [],
           values: settings.helm?.values ?? {},
           capabilities: capabilities ?? null,
@@ -95,6 +95,24 @@ async function load(input: LoadObjectsInput): Promise<ParsedManifests & { cached
       : {}),
   };
   return cachedManifests(cacheDir, { commit, path, limits, render: key }, render);
+}
+
+/** Helm's release name when neither `helm.releaseName` nor an app name is given (the CLI's `render`). */
+const DEFAULT_RELEASE = 'release';
+
+/** The cluster's capabilities for a chart; a cluster that cannot answer fails the load, saying why. */
+async function clusterCapabilities(
+  input: LoadObjectsInput,
+  path: string,
+): Promise<ClusterCapabilities | undefined> {
+  try {
+    return await input.capabilities?.();
+  } catch (error) {
+    throw new SourceError(
+      `helm template ${path}: cannot read the cluster's version and API versions for .Capabilities: ${(error as Error).message}`,
+      { cause: error },
+    );
+  }
 }
 
 /** A Kustomize or Helm file read as a plain manifest: say what it is and how to render it. */
