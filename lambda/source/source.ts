@@ -22,7 +22,7 @@ import { type ManifestLimits, manifestLimits } from './manifests.ts';
 import { fetchRevision } from './remote.ts';
 import { loadObjects } from './render/load-objects.ts';
 import type { RenderOptions } from './render/render.ts';
-import type { ClusterCapabilities, RenderSettings } from './render/settings.ts';
+import type { ClusterCapabilities, Renderer, RenderSettings } from './render/settings.ts';
 import { normalizeRepoPath } from './tree.ts';
 
 export { redactUrl, SourceError } from './errors.ts';
@@ -87,6 +87,8 @@ export interface LoadedSource {
   files: number;
   /** Whether the parsed objects of this commit came from the cache (no file was read or parsed). */
   cached?: boolean;
+  /** Plain manifest files, or what Kustomize or Helm rendered. */
+  renderer?: Renderer;
 }
 
 export const DEFAULT_TIMEOUT_MS = 30_000;
@@ -113,6 +115,7 @@ export async function loadSource(
     bytes: result.bytes,
     files: result.files,
     cached: result.cached,
+    renderer: result.renderer,
     objects: result.objects.length,
     durationMs: Date.now() - started,
   });

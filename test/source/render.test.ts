@@ -59,6 +59,7 @@ describe('choosing how a folder becomes objects', () => {
       'cm.yaml': 'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n',
     });
     const loaded = await loadSource({ repo: repo.workTree }, options);
+    expect(loaded.renderer).toBe('plain');
     expect(loaded.objects.map((o) => `${o.origin.file} ${o.object.metadata.name}`)).toEqual(['cm.yaml a']);
   });
 
@@ -66,8 +67,10 @@ describe('choosing how a folder becomes objects', () => {
     const repo = await server.createRepo('render-auto');
     await repo.commit({ ...kustomizeRepo('auto'), ...helmRepo('auto.example.com') });
     const overlay = await loadSource({ repo: repo.workTree, path: 'overlays/prod' }, options);
+    expect(overlay.renderer).toBe('kustomize');
     expect(overlay.objects.map((o) => o.origin.file)).toEqual(Array(3).fill('kustomize build overlays/prod'));
     const chart = await loadSource({ repo: repo.workTree, path: 'chart', app: 'web' }, options);
+    expect(chart.renderer).toBe('helm');
     expect(chart.objects.map((o) => o.origin.file)).toContain(
       'helm template chart: web/templates/greeting.yaml',
     );

@@ -14,6 +14,7 @@ import {
   type ClusterCapabilities,
   chooseRenderer,
   KUSTOMIZATION_FILES,
+  type Renderer,
   type RenderSettings,
 } from './settings.ts';
 import { locateTool } from './tools.ts';
@@ -37,7 +38,13 @@ export interface LoadObjectsInput {
 }
 
 /** Throws only {@link SourceError}, tagged with the commit. */
-export async function loadObjects(input: LoadObjectsInput): Promise<ParsedManifests & { cached: boolean }> {
+export interface LoadedObjects extends ParsedManifests {
+  cached: boolean;
+  /** What made the objects: plain files, Kustomize or Helm. */
+  renderer: Renderer;
+}
+
+export async function loadObjects(input: LoadObjectsInput): Promise<LoadedObjects> {
   try {
     return await load(input);
   } catch (error) {
@@ -46,14 +53,14 @@ export async function loadObjects(input: LoadObjectsInput): Promise<ParsedManife
   }
 }
 
-async function load(input: LoadObjectsInput): Promise<ParsedManifests & { cached: boolean }> {
+async function load(input: LoadObjectsInput): Promise<LoadedObjects> {
   const { cacheDir, gitdir, commit, path, repo, cache, limits } = input;
   const settings = input.render ?? {};
   const mode = settings.mode ?? 'auto';
   const names = mode === 'plain' ? undefined : await listFolder({ gitdir, commit, path, repo, cache });
   const renderer = chooseRenderer(mode, path, names);
   if (renderer === 'plain') {
-    return cachedManifests(cacheDir, { commit, path, limits }, async () => {
+    const parsed = await cachedManifests(cacheDir, { commit, path, limits }, async () => {
       const files = await readManifestFiles({ gitdir, commit, path, limits, repo, cache });
       try {
         return { objects: parseManifests(files, limits), files: files.length };
@@ -61,6 +68,7 @@ async function load(input: LoadObjectsInput): Promise<ParsedManifests & { cached
         throw withRenderHint(error);
       }
     });
+    return { ...parsed, renderer };
   }
   const tool = await locateTool(renderer === 'kustomize' ? 'kubectl' : 'helm');
   const capabilities = renderer === 'helm' ? await clusterCapabilities(input, path) : undefined;
@@ -80,7 +88,7 @@ async function load(input: LoadObjectsInput): Promise<ParsedManifests & { cached
       options: input.renderOptions,
     });
   if (renderer === 'kustomize' && settings.kustomize?.allowRemoteBases)
-    return { ...(await render()), cached: false };
+    return { ...(await render()), cached: false, renderer };
   const key = {
     renderer,
     tool: tool.version,
@@ -94,7 +102,7 @@ async function load(input: LoadObjectsInput): Promise<ParsedManifests & { cached
         }
       : {}),
   };
-  return cachedManifests(cacheDir, { commit, path, limits, render: key }, render);
+  return { ...(await cachedManifests(cacheDir, { commit, path, limits, render: key }, render)), renderer };
 }
 
 /** Helm's release name when neither `helm.releaseName` nor an app name is given (the CLI's `render`). */
