@@ -115,12 +115,12 @@ async function toolEnvironment(home: string, network: boolean): Promise<NodeJS.P
   return env;
 }
 
-/** The first error lines, redacted: the run record and the log keep them. */
+/** The first error lines, redacted: the run record and the log keep them. Kustomize's deprecation warnings would crowd out the error. */
 function errorLines(stderr: string): string[] {
   return stderr
     .split('\n')
     .map((line) => line.trim())
-    .filter((line) => line !== '')
+    .filter((line) => line !== '' && !line.startsWith('# Warning:'))
     .slice(0, ERROR_LINES)
     .map((line) => redactToolLine(line).slice(0, MAX_ERROR_LINE));
 }
