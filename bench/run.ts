@@ -9,14 +9,15 @@
  * tools are counted the same way. Peak RSS is the driftless process's VmHWM.
  */
 import { execFile, spawn } from 'node:child_process';
-import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { build } from 'esbuild';
 import { kubectlBinary, startControlPlane } from '../test/support/control-plane.ts';
+import { bundleSize } from './bundle.ts';
 import { generateApp } from './generate.ts';
+import { type RenderFigures, renderFigures, renderLines } from './render.ts';
 
 const exec = promisify(execFile);
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -140,7 +141,10 @@ async function main() {
     }
 
     const bundle = await bundleSize();
-    const results = summarize(samples, bundle);
+    const results = {
+      ...summarize(samples, bundle),
+      render: await renderFigures(objects, bundle.deployedBytes),
+    };
     printTable(results);
     await mkdir(join(root, 'bench'), { recursive: true });
     await writeFile(join(root, 'bench/results.json'), `${JSON.stringify(results, null, 2)}\n`);
@@ -204,37 +208,6 @@ async function commit(dir: string, files: Record<string, string | null>, message
   await exec('git', ['-C', dir, ...author, 'commit', '-qm', message]);
 }
 
-/**
- * The Lambda bundle as `PullAgent` builds it (AWS SDK bundled, client-node left out: the Lambda
- * never reads a kubeconfig), and with the AWS SDK left to the runtime as well.
- */
-async function bundleSize(): Promise<{ deployedBytes: number; sdkExternalBytes: number }> {
-  const size = async (external: string[]) => {
-    const out = join(tmpdir(), `driftless-bundle-${external.length}-${process.pid}.mjs`);
-    await build({
-      entryPoints: [join(root, 'lambda/handler.ts')],
-      bundle: true,
-      minify: true,
-      platform: 'node',
-      format: 'esm',
-      target: 'node24',
-      outfile: out,
-      external,
-      logLevel: 'error',
-      banner: {
-        js: "import { createRequire } from 'module'; const require = createRequire(import.meta.url);",
-      },
-    });
-    const bytes = (await stat(out)).size;
-    await rm(out, { force: true });
-    return bytes;
-  };
-  return {
-    deployedBytes: await size(['@kubernetes/client-node']),
-    sdkExternalBytes: await size(['@kubernetes/client-node', '@aws-sdk/*']),
-  };
-}
-
 const median = (values: number[]) => {
   const sorted = [...values].sort((a, b) => a - b);
   const mid = Math.floor(sorted.length / 2);
@@ -284,7 +257,7 @@ function summarize(
   };
 }
 
-function printTable(results: ReturnType<typeof summarize>) {
+function printTable(results: ReturnType<typeof summarize> & { render: RenderFigures }) {
   const rows = Object.entries(results.operations).map(([name, op]) => [
     name,
     `${op.medianMs}`,
@@ -306,6 +279,7 @@ function printTable(results: ReturnType<typeof summarize>) {
     '',
     ...Object.entries(results.ratios).map(([k, v]) => `${k}: ${v}`),
     `Lambda bundle: ${(results.bundle.deployedBytes / 1e6).toFixed(2)} MB as deployed (AWS SDK included), ${(results.bundle.sdkExternalBytes / 1e6).toFixed(2)} MB with the runtime's AWS SDK`,
+    ...renderLines(results.render),
   ];
   process.stdout.write(`${out.join('\n')}\n`);
 }

@@ -22,6 +22,7 @@ import { ConfigError, type DriftlessConfig, parseConfigText } from '../lambda/co
 import { AgentAlarms, notifyTopics } from './alarms.ts';
 import { ClusterAccessEntries, grantConfiguredAccess } from './cluster-access.ts';
 import { RunNotifications } from './notifications.ts';
+import { renderRuntime } from './render-layer.ts';
 import { SyncLog } from './sync-log.ts';
 import { WebhookReceiver } from './webhook.ts';
 
@@ -137,6 +138,8 @@ export class PullAgent extends Construct {
   readonly webhook?: WebhookReceiver;
   /** Alarms on silence: missed runs, dead letters, drift, unpublished run events. */
   readonly alarms: AgentAlarms;
+  /** kubectl and helm for Kustomize and Helm apps; absent when every app is `render: plain`. */
+  readonly renderLayer?: lambda.ILayerVersion;
 
   constructor(scope: Construct, id: string, props: PullAgentProps) {
     super(scope, id);
@@ -192,6 +195,8 @@ export class PullAgent extends Construct {
       source: `config file ${configFile}`,
     });
 
+    const render = renderRuntime(this, this.config);
+    this.renderLayer = render.layer;
     this.function = new NodejsFunction(this, 'Function', {
       description: 'driftless: syncs Git to EKS (server-side apply, prune, self-heal)',
       entry: props.entry ?? resolve(REPO_ROOT, 'lambda/handler.ts'),
@@ -199,7 +204,8 @@ export class PullAgent extends Construct {
       projectRoot: REPO_ROOT,
       depsLockFilePath: resolve(REPO_ROOT, 'package-lock.json'),
       runtime: lambda.Runtime.NODEJS_24_X,
-      architecture: lambda.Architecture.ARM_64,
+      architecture: render.architecture,
+      layers: render.layer ? [render.layer] : undefined,
       role: this.role,
       memorySize: props.memorySize ?? 2048,
       timeout: props.timeout ?? Duration.minutes(10),

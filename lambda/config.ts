@@ -6,6 +6,7 @@ import { readFile } from 'node:fs/promises';
 import { parse } from 'yaml';
 import { z } from 'zod';
 import { agentReactionSettings, appReactionSettings } from './notify/settings.ts';
+import { RENDER_MODES } from './source/render/settings.ts';
 
 const appName = z
   .string()
@@ -75,6 +76,18 @@ export const appSchema = z.strictObject({
   allowEmpty: z.boolean().default(false),
   suspended: z.boolean().default(false),
   ...appReactionSettings,
+  /** How the folder becomes objects: auto-detected, plain manifests, Kustomize or Helm. */
+  render: z.enum(RENDER_MODES).default('auto'),
+  /** Helm charts: release name (default: the app name), values files (relative to the chart), inline values. */
+  helm: z
+    .strictObject({
+      releaseName: appName.optional(),
+      valuesFiles: z.array(z.string().min(1)).optional(),
+      values: z.record(z.string(), z.unknown()).optional(),
+    })
+    .optional(),
+  /** Kustomize: `allowRemoteBases` lets the renderer fetch URLs in `resources` (off: no network). */
+  kustomize: z.strictObject({ allowRemoteBases: z.boolean().optional() }).optional(),
 });
 
 export const configSchema = z

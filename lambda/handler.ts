@@ -94,10 +94,10 @@ export function createHandler(deps: HandlerDeps = {}): SyncHandler {
   let secrets: SecretsManagerClient | undefined;
   const source: SourceLoader =
     deps.loadSource ??
-    ((settings) => {
+    ((settings, context) => {
       secrets ??= new SecretsManagerClient({});
       const cacheDir = join(process.env.DRIFTLESS_CACHE_DIR ?? '/tmp/driftless', 'git');
-      return loadSource(settings, { cacheDir, secrets, logger: syncLogger });
+      return loadSource(settings, { cacheDir, secrets, logger: syncLogger, ...context });
     });
   const connect: ClusterConnector = deps.connect ?? ((target) => connectCluster(target));
   const syncLogger = powertoolsSyncLogger(logger);
@@ -123,7 +123,14 @@ export function createHandler(deps: HandlerDeps = {}): SyncHandler {
       const run = await runSync(
         {
           app: app.name,
-          source: { repo: app.repo, ref: app.ref, path: app.path, credentialsSecret: app.credentialsSecret },
+          source: {
+            repo: app.repo,
+            ref: app.ref,
+            path: app.path,
+            credentialsSecret: app.credentialsSecret,
+            app: app.name,
+            render: { mode: app.render, namespace: app.namespace, helm: app.helm, kustomize: app.kustomize },
+          },
           target: {
             type: 'eks',
             name: app.cluster.name,

@@ -14,6 +14,7 @@
  *   structured line and `runSync` throws: a run is never silently lost.
  */
 import { randomBytes } from 'node:crypto';
+import { clusterCapabilities } from './cluster/capabilities.ts';
 import type { KubeClient } from './cluster/kube-client.ts';
 import type { ClusterTarget } from './cluster/target.ts';
 import { type HistoryStore, StateConflictError, type SyncRecord } from './history/store.ts';
@@ -21,14 +22,16 @@ import { errorMessage, type SyncLogger, silentLogger } from './log.ts';
 import { countActions, reconcile as reconcileEngine } from './reconcile/reconcile.ts';
 import type { AppState, ReconcileOptions, ReconcileResult, SyncResult } from './reconcile/types.ts';
 import { redactCredentialsIn } from './source/errors.ts';
-import type { LoadedSource as LoadedRevision, SourceSettings } from './source/source.ts';
+import type { LoadedSource as LoadedRevision, LoadSourceOptions, SourceSettings } from './source/source.ts';
 
 export type { SourceSettings };
 /** What the engine needs of a loaded source (`loadSource` returns more, for its log line). */
 export type LoadedSource = Pick<LoadedRevision, 'revision' | 'objects'>;
 
 /** Fetches the app's manifests. The shells bind `loadSource` from `source/source.ts` with their options. */
-export type SourceLoader = (settings: SourceSettings) => Promise<LoadedSource>;
+export type SourceLoader = (settings: SourceSettings, context?: SourceContext) => Promise<LoadedSource>;
+/** What a run offers its source loader: the live cluster's capabilities, for Helm charts. */
+export type SourceContext = Pick<LoadSourceOptions, 'capabilities'>;
 /** Opens a Kubernetes client for a target. The shells bind `connectCluster` from `cluster/target.ts`. */
 export type ClusterConnector = (target: ClusterTarget) => Promise<KubeClient>;
 export type Reconciler = typeof reconcileEngine;
@@ -187,11 +190,19 @@ async function syncSteps(
       repo: redactCredentialsIn(input.source.repo),
       ref: input.source.ref,
     });
-    const source = await deps.loadSource(input.source);
+    // A Helm chart renders for the live cluster, so the connection may be opened while loading.
+    let connection: Promise<KubeClient> | undefined;
+    const connect = () => {
+      connection ??= deps.connect(input.target);
+      return connection;
+    };
+    const source = await deps.loadSource(input.source, {
+      capabilities: async () => clusterCapabilities(await connect()),
+    });
     revision = source.revision;
 
     step = 'connect to cluster';
-    const kube = await deps.connect(input.target);
+    const kube = await connect();
 
     step = 'read state';
     const stored = await deps.store.getState(input.app);

@@ -18,10 +18,11 @@ import { appSchema } from '../config.ts';
 import { openHistoryStore } from '../history/open-store.ts';
 import { errorMessage } from '../log.ts';
 import type { SyncResult } from '../reconcile/types.ts';
-import { loadSource } from '../source/source.ts';
+import { loadSource, type RenderMode } from '../source/source.ts';
 import { type ClusterTarget, runSync, type SyncInput } from '../sync.ts';
 import { rawOptionValue } from './raw-args.ts';
 import { historyEntry, renderHistory, renderSyncResult } from './render.ts';
+import { renderCommand, renderOption } from './render-command.ts';
 import { stderrLogger } from './stderr-logger.ts';
 
 /** Exit codes, as `kubectl diff`. */
@@ -36,6 +37,7 @@ interface SyncOptions {
   prune?: boolean;
   selfHeal?: boolean;
   allowEmpty?: boolean;
+  render: RenderMode;
   dryRun?: boolean;
   kubeconfig?: string;
   context?: string;
@@ -79,6 +81,7 @@ function syncCommand(name: 'sync' | 'plan'): Command {
     .option('--prune', 'delete objects this app owns that left Git')
     .option('--self-heal', 're-apply objects that drifted from Git')
     .option('--allow-empty', 'allow an empty manifest set to prune everything')
+    .addOption(renderOption())
     .option('--kubeconfig <file>', 'kubeconfig file (default: KUBECONFIG or ~/.kube/config)')
     .option('--context <name>', 'kubeconfig context (default: current-context)')
     .option('--cluster <eks-name>', 'EKS cluster name: connect with an EKS token instead of a kubeconfig')
@@ -103,7 +106,7 @@ async function runSyncCommand(options: SyncOptions): Promise<void> {
       const run = await runSync(input, {
         store,
         logger,
-        loadSource: (settings) => loadSource(settings, { cacheDir, logger }),
+        loadSource: (settings, context) => loadSource(settings, { cacheDir, logger, ...context }),
         connect: (target) => connectCluster(target),
       });
       await printResult(run.result, options.output);
@@ -164,7 +167,13 @@ function syncInput(options: SyncOptions): SyncInput {
     throw new UsageError(`--namespace ${nsCheck.error.issues[0]?.message ?? 'is invalid'}`);
   return {
     app,
-    source: { repo: options.repo, ref: options.ref, path: options.path },
+    source: {
+      repo: options.repo,
+      ref: options.ref,
+      path: options.path,
+      app,
+      render: { mode: options.render, namespace: options.namespace },
+    },
     target: clusterTarget(options),
     namespace: options.namespace,
     prune: Boolean(options.prune),
@@ -304,7 +313,8 @@ function buildProgram(): Command {
     .addCommand(syncCommand('sync'))
     .addCommand(syncCommand('plan'))
     .addCommand(historyCommand())
-    .addCommand(tokenCommand());
+    .addCommand(tokenCommand())
+    .addCommand(renderCommand());
 }
 
 export async function main(argv: string[]): Promise<number> {

@@ -28,6 +28,8 @@ export interface KubeRequest {
   body?: unknown;
   /** @default 'application/json' when there is a body */
   contentType?: string;
+  /** @default 'application/json' */
+  accept?: string;
   /** @default the client's `timeoutMs` */
   timeoutMs?: number;
 }
@@ -158,7 +160,10 @@ export function createKubeClient(connection: KubeConnection): KubeClient {
       }
       const basePath = url.pathname.replace(/\/$/, '');
       const path = `${basePath}${req.path}${search.size ? `?${search}` : ''}`;
-      const headers: Record<string, string> = { accept: 'application/json', 'user-agent': USER_AGENT };
+      const headers: Record<string, string> = {
+        accept: req.accept ?? 'application/json',
+        'user-agent': USER_AGENT,
+      };
       const auth = await connection.authorization?.();
       if (auth) headers.authorization = auth;
       let payload: Buffer | undefined;

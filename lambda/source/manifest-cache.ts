@@ -11,8 +11,8 @@ import { join } from 'node:path';
 import type { DesiredObject } from '../reconcile/types.ts';
 import type { ManifestLimits } from './manifests.ts';
 
-/** Bump when the shape of parsed objects changes, so old entries are not read. */
-const FORMAT = 1;
+/** Bump when the shape of parsed objects changes, so old entries are not read (2: hidden folders skipped). */
+const FORMAT = 2;
 
 export interface ParsedManifests {
   objects: DesiredObject[];
@@ -21,11 +21,12 @@ export interface ParsedManifests {
 
 export async function cachedManifests(
   cacheDir: string,
-  key: { commit: string; path: string; limits: ManifestLimits },
+  /** `render`: what rendered output depends on beyond the commit (settings, tool, cluster); absent for plain files. */
+  key: { commit: string; path: string; limits: ManifestLimits; render?: unknown },
   parse: () => Promise<ParsedManifests>,
 ): Promise<ParsedManifests & { cached: boolean }> {
   const digest = createHash('sha256')
-    .update(JSON.stringify([FORMAT, key.commit, key.path, key.limits]))
+    .update(JSON.stringify([FORMAT, key.commit, key.path, key.limits, ...(key.render ? [key.render] : [])]))
     .digest('hex')
     .slice(0, 32);
   const entry = join(cacheDir, `manifests-${digest}.json`);

@@ -65,6 +65,21 @@ export function parseManifests(files: ManifestFile[], limits?: Partial<ManifestL
       `found ${manifests.length} manifest files, more than the limit of ${bounds.maxFiles} (maxFiles)`,
     );
   }
+  return parseFiles(manifests, bounds);
+}
+
+/**
+ * Parses a renderer's output (Kustomize, Helm) as {@link parseManifests} parses files, with the
+ * same checks, except that every file is a manifest whatever its name and the order is kept.
+ */
+export function parseRenderedManifests(
+  files: ManifestFile[],
+  limits?: Partial<ManifestLimits>,
+): DesiredObject[] {
+  return parseFiles(files, manifestLimits(limits));
+}
+
+function parseFiles(manifests: ManifestFile[], bounds: ManifestLimits): DesiredObject[] {
   const objects: DesiredObject[] = [];
   const seen = new Map<string, string>();
   let totalBytes = 0;

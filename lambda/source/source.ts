@@ -15,16 +15,19 @@ import {
   withEntryLock,
 } from './cache.ts';
 import { resolveCredentials, scrubSecrets, splitUrlCredentials } from './credentials.ts';
-import { atRevision, redactUrl, SourceError } from './errors.ts';
+import { redactUrl, SourceError } from './errors.ts';
 import { createTransport } from './http-transport.ts';
 import { resolveLocalRevision } from './local.ts';
-import { cachedManifests } from './manifest-cache.ts';
-import { type ManifestLimits, manifestLimits, parseManifests } from './manifests.ts';
+import { type ManifestLimits, manifestLimits } from './manifests.ts';
 import { fetchRevision } from './remote.ts';
-import { normalizeRepoPath, readManifestFiles } from './tree.ts';
+import { loadObjects } from './render/load-objects.ts';
+import type { RenderOptions } from './render/render.ts';
+import type { ClusterCapabilities, Renderer, RenderSettings } from './render/settings.ts';
+import { normalizeRepoPath } from './tree.ts';
 
 export { redactUrl, SourceError } from './errors.ts';
 export { DEFAULT_MANIFEST_LIMITS, type ManifestLimits, parseManifests } from './manifests.ts';
+export type { ClusterCapabilities, RenderMode, RenderSettings } from './render/settings.ts';
 
 /** Where an app's manifests live (the `repo`/`ref`/`path`/`credentialsSecret` of the app config). */
 export interface SourceSettings {
@@ -36,6 +39,10 @@ export interface SourceSettings {
   path?: string;
   /** Secrets Manager secret (name or ARN): a token string, or JSON `{username,password}` / `{token}`. */
   credentialsSecret?: string;
+  /** Plain manifests, Kustomize or Helm, and their settings. @default auto-detected, no settings */
+  render?: RenderSettings;
+  /** The app's name: Helm's release name unless `render.helm.releaseName` says otherwise. */
+  app?: string;
 }
 
 /** A structured logger; Powertools' `Logger` and the CLI's stderr logger both fit. */
@@ -60,6 +67,10 @@ export interface LoadSourceOptions {
   maxCacheBytes?: number;
   /** isomorphic-git HTTP client. @default Node's fetch */
   http?: HttpClient;
+  /** Kustomize and Helm: timeout and checkout bounds. */
+  render?: RenderOptions;
+  /** The live cluster's version and API versions, for Helm's `.Capabilities` (asked only for charts). */
+  capabilities?: () => Promise<ClusterCapabilities>;
 }
 
 export interface LoadedSource {
@@ -76,6 +87,8 @@ export interface LoadedSource {
   files: number;
   /** Whether the parsed objects of this commit came from the cache (no file was read or parsed). */
   cached?: boolean;
+  /** Plain manifest files, or what Kustomize or Helm rendered. */
+  renderer?: Renderer;
 }
 
 export const DEFAULT_TIMEOUT_MS = 30_000;
@@ -102,6 +115,7 @@ export async function loadSource(
     bytes: result.bytes,
     files: result.files,
     cached: result.cached,
+    renderer: result.renderer,
     objects: result.objects.length,
     durationMs: Date.now() - started,
   });
@@ -127,9 +141,12 @@ async function loadLocal(
     const { gitdir, commit } = await resolveLocalRevision(settings.repo, settings.ref, cache);
     // A local repo has no clone in the cache, but its parsed manifests live there: keep the bound.
     await enforceCacheBound(options.cacheDir, undefined, options.maxCacheBytes ?? DEFAULT_MAX_CACHE_BYTES);
-    const parsed = await cachedManifests(options.cacheDir, { commit, path, limits }, async () => {
-      const files = await readManifestFiles({ gitdir, commit, path, limits, repo: settings.repo, cache });
-      return { objects: atRevision(commit, () => parseManifests(files, limits)), files: files.length };
+    const parsed = await loadObjects({
+      ...objectsInput(settings, options, limits),
+      gitdir,
+      commit,
+      path,
+      cache,
     });
     return { revision: commit, ...parsed, fetched: false, requests: 0, bytes: 0 };
   } catch (error) {
@@ -170,24 +187,14 @@ async function loadRemote(
       http: transport.http,
       cache,
     });
-    const parsed = await cachedManifests(
-      options.cacheDir,
-      { commit: revision.commit, path, limits },
-      async () => {
-        const files = await readManifestFiles({
-          gitdir,
-          commit: revision.commit,
-          path,
-          limits,
-          repo: url,
-          cache,
-        });
-        return {
-          objects: atRevision(revision.commit, () => parseManifests(files, limits)),
-          files: files.length,
-        };
-      },
-    );
+    const parsed = await loadObjects({
+      ...objectsInput(settings, options, limits),
+      repo: url,
+      gitdir,
+      commit: revision.commit,
+      path,
+      cache,
+    });
     const { requests, bytes } = transport.stats;
     return { revision: revision.commit, ...parsed, fetched: revision.fetched, requests, bytes };
   };
@@ -218,6 +225,19 @@ async function loadRemote(
       throw toSourceError(error, url, settings.credentialsSecret, credentials, username !== undefined);
     }
   });
+}
+
+function objectsInput(settings: SourceSettings, options: LoadSourceOptions, limits: ManifestLimits) {
+  const { cacheDir, render: renderOptions, capabilities } = options;
+  return {
+    cacheDir,
+    repo: settings.repo,
+    limits,
+    render: settings.render,
+    appName: settings.app,
+    renderOptions,
+    capabilities,
+  };
 }
 
 function isHttpError(error: unknown): error is { data: { statusCode: number; statusMessage: string } } {

@@ -12,9 +12,9 @@ import { isManifestPath, type ManifestFile, type ManifestLimits } from './manife
 
 /** Blob reads in flight at once. */
 const READ_CONCURRENCY = 16;
-const MODE_TREE = '040000';
-const MODE_SYMLINK = '120000';
-const MODE_SUBMODULE = '160000';
+export const MODE_TREE = '040000';
+export const MODE_SYMLINK = '120000';
+export const MODE_SUBMODULE = '160000';
 
 export interface ReadFilesInput {
   gitdir: string;
@@ -38,13 +38,11 @@ export function normalizeRepoPath(path: string | undefined): string {
   return normal === '' ? '.' : normal;
 }
 
-/** Lists and reads every manifest file under `path` in the commit, enforcing count and size limits. */
-export async function readManifestFiles(input: ReadFilesInput): Promise<ManifestFile[]> {
-  const { gitdir, commit, limits, cache } = input;
+/** Walks down to `path` one tree at a time so a symlinked folder on the way is seen, not followed. */
+async function walkTo(input: Omit<ReadFilesInput, 'limits'>): Promise<{ oid: string; mode: string }> {
+  const { gitdir, commit, cache } = input;
   const root = normalizeRepoPath(input.path);
   const at = `${input.repo} at ${commit.slice(0, 12)}`;
-
-  // Walk down to `path` one tree at a time so a symlinked folder on the way is seen, not followed.
   let oid = (await readTree({ fs, gitdir, oid: commit, cache })).oid;
   let mode = MODE_TREE;
   let walked = '';
@@ -60,6 +58,24 @@ export async function readManifestFiles(input: ReadFilesInput): Promise<Manifest
     oid = entry.oid;
     mode = entry.mode;
   }
+  return { oid, mode };
+}
+
+/** The entry names of the folder at `path` (to choose a renderer), or `undefined` when it is a file. */
+export async function listFolder(input: Omit<ReadFilesInput, 'limits'>): Promise<string[] | undefined> {
+  const { oid, mode } = await walkTo(input);
+  if (mode !== MODE_TREE) return undefined;
+  const { tree } = await readTree({ fs, gitdir: input.gitdir, oid, cache: input.cache });
+  return tree.map((entry) => entry.path);
+}
+
+/** Lists and reads every manifest file under `path` in the commit, enforcing count and size limits. */
+export async function readManifestFiles(input: ReadFilesInput): Promise<ManifestFile[]> {
+  const { gitdir, commit, limits, cache } = input;
+  const root = normalizeRepoPath(input.path);
+  const at = `${input.repo} at ${commit.slice(0, 12)}`;
+
+  const { oid, mode } = await walkTo(input);
 
   const files: Array<{ path: string; oid: string }> = [];
   if (mode === MODE_TREE) {
@@ -116,6 +132,8 @@ async function collect(
   const { tree } = await readTree({ fs, gitdir, oid: treeOid, cache });
   for (const entry of tree) {
     assertSafeName(entry, prefix);
+    // Hidden entries (.github/ workflows, .gitlab-ci.yml, ...) are never manifests of the app.
+    if (entry.path.startsWith('.')) continue;
     const path = prefix ? `${prefix}/${entry.path}` : entry.path;
     if (entry.mode === MODE_TREE) {
       await collect(entry.oid, path, files, input);
@@ -133,7 +151,7 @@ async function collect(
 }
 
 /** Git itself refuses such names, but a crafted tree object can hold anything. */
-function assertSafeName(entry: TreeEntry, prefix: string): void {
+export function assertSafeName(entry: TreeEntry, prefix: string): void {
   const name = entry.path;
   if (
     name === '' ||

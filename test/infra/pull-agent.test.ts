@@ -8,10 +8,10 @@ import { appConfig, FIXTURE_ENTRY, synthAgent, tempDir, writeConfig } from './sy
 describe('PullAgent function', () => {
   const { template } = synthAgent([appConfig('pa-web'), appConfig('pa-api', { suspended: true })]);
 
-  it('runs the handler on nodejs24.x arm64, sized for a clone and a large sync', () => {
+  it('runs the handler on nodejs24.x (x86_64 for the kubectl/helm layer), sized for a clone and a large sync', () => {
     template.hasResourceProperties('AWS::Lambda::Function', {
       Runtime: 'nodejs24.x',
-      Architectures: ['arm64'],
+      Architectures: ['x86_64'],
       Handler: 'index.handler',
       MemorySize: 2048,
       Timeout: 600,
