@@ -15,7 +15,9 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { KubeClient } from './cluster/kube-client.ts';
+import { contextName } from './cluster/kubeconfig-merge.ts';
 import type { ClusterTarget } from './cluster/target.ts';
+import { readControls, suspendedMessage } from './history/controls.ts';
 import { type HistoryStore, StateConflictError, type SyncRecord } from './history/store.ts';
 import { errorMessage, type SyncLogger, silentLogger } from './log.ts';
 import { countActions, reconcile as reconcileEngine } from './reconcile/reconcile.ts';
@@ -98,7 +100,11 @@ const DEFAULT_LEASE_TTL_MS = 60_000;
  * Runs one sync of `input.app`. Throws only when the history store fails (lease, start, or finish:
  * `HistoryWriteError`); every other failure is a `Failed` record in the result.
  */
-export async function runSync(input: SyncInput, deps: SyncDeps): Promise<SyncRun> {
+export async function runSync(requested: SyncInput, deps: SyncDeps): Promise<SyncRun> {
+  // Operator controls first: a suspended app is skipped before anything is fetched or written.
+  const controls = await readControls(deps.store, requested.app);
+  const pinned = controls?.pinned?.revision;
+  const input = pinned ? { ...requested, source: { ...requested.source, ref: pinned } } : requested;
   const now = deps.now ?? Date.now;
   const logger = deps.logger ?? silentLogger;
   const store = deps.store;
@@ -119,7 +125,18 @@ export async function runSync(input: SyncInput, deps: SyncDeps): Promise<SyncRun
     durationMs: 0,
     resources: [],
     counts: {},
+    ...(pinned ? { pinned } : {}),
   };
+
+  if (controls?.suspended && !dryRun) {
+    const skipped = finish(base, now(), {
+      outcome: 'Skipped',
+      error: suspendedMessage(input.app, controls.suspended),
+    });
+    logger.info('sync skipped: app suspended', { app: input.app, runId });
+    await record(store, 'startRun', skipped, logger);
+    return { record: skipped, result: toResult(skipped), interrupted: [] };
+  }
 
   if (!dryRun && !(await takeLease(store, input.app, runId, leaseTtlMs, started))) {
     const skipped = finish(base, now(), {
@@ -369,7 +386,7 @@ export function toResult(syncRecord: SyncRecord): SyncResult {
 /** For the record's `cluster` field: the EKS name or the kubeconfig context. */
 export function describeTarget(target: ClusterTarget): string {
   if (target.type === 'eks') return `${target.name} (${target.region})`;
-  return target.context ?? 'current-context';
+  return target.context ?? contextName(target.kubeconfig) ?? 'current-context';
 }
 
 function joinErrors(...errors: (string | undefined)[]): string | undefined {
