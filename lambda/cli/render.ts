@@ -135,7 +135,9 @@ export function renderSyncResult(result: SyncResult, options: RenderOptions = {}
 export function summaryLine(result: SyncResult): string {
   const verb = result.dryRun ? 'plan' : 'sync';
   const counts = formatCounts(countActions(result.resources), result.dryRun);
-  const health = result.health ? `; health ${result.health}` : '';
+  // A plan of objects that do not exist yet has no health to speak of.
+  const measured = !result.dryRun || result.resources.some((resource) => resource.health);
+  const health = result.health && measured ? `; health ${result.health}` : '';
   const pinned = (result as { pinned?: string }).pinned ? ' (pinned)' : '';
   return `${result.outcome}: ${verb} of ${result.app} at ${shortRevision(result.revision)}${pinned}: ${counts} in ${formatDuration(result.durationMs)}${health}`;
 }
