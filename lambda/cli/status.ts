@@ -14,7 +14,7 @@ import { writeStdout } from './stdout.ts';
 import { historyMissing } from './stored-history.ts';
 
 /** How many recent runs of all apps `status` reads to find the apps and their last runs. */
-const RECENT_RUNS = 500;
+const RECENT_RUNS = 200;
 /** How far back one app's runs are searched for its last `Synced` run. */
 const APP_RUNS = 200;
 
