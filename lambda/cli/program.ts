@@ -5,8 +5,10 @@
  *     [--prune] [--self-heal] [--allow-empty] [--dry-run] [--kubeconfig FILE] [--context NAME]
  *     [--cluster EKS_NAME --region REGION [--role-arn ARN]] [--history SPEC] [--output text|json]
  *   driftless plan ...                    sync --dry-run
- *   driftless history [--app NAME] [--limit N] [--history SPEC] [--output text|json]
  *   driftless token --cluster NAME [--region R] [--role-arn ARN]
+ *
+ * The other verbs live in a file each: history.ts, status.ts, trigger.ts, suspend.ts (suspend,
+ * resume), pin.ts (pin, unpin).
  *
  * Exit codes follow `kubectl diff`: 0 in sync, 1 out of sync (or a plan that would change
  * something), 2 failed. Results go to stdout, progress and logs to stderr.
@@ -24,15 +26,14 @@ import type { SyncResult } from '../reconcile/types.ts';
 import { loadSource } from '../source/source.ts';
 import { type ClusterTarget, runSync, type SyncInput } from '../sync.ts';
 import { EXIT, ExitSignal, exit } from './exit.ts';
-import { formatObjects, historyOption, type OutputFormat, outputOption, positiveInteger } from './options.ts';
+import { historyCommand } from './history.ts';
+import { formatObjects, historyOption, type OutputFormat, outputOption } from './options.ts';
 import { pinCommand, unpinCommand } from './pin.ts';
 import { rawOptionValue } from './raw-args.ts';
-import { historyEntry, renderHistory, renderSyncResult } from './render.ts';
-import { findRun, renderRun } from './run-detail.ts';
+import { renderSyncResult } from './render.ts';
 import { statusCommand } from './status.ts';
 import { stderrLogger } from './stderr-logger.ts';
 import { quietBrokenPipe, writeStdout } from './stdout.ts';
-import { historyMissing } from './stored-history.ts';
 import { resumeCommand, suspendCommand } from './suspend.ts';
 import { triggerCommand } from './trigger.ts';
 import { parseWait } from './wait.ts';
@@ -231,53 +232,6 @@ async function printResult(result: SyncResult, output: OutputFormat, quiet = fal
   await writeStdout(
     output === 'text' ? renderSyncResult(result, { quiet }) : formatObjects([result], output),
   );
-}
-
-function historyCommand(): Command {
-  return new Command('history')
-    .description('list recorded runs, newest first')
-    .option('--app <name>', 'only this app')
-    .option('--limit <n>', 'at most this many runs', positiveInteger, 20)
-    .option('--run <run-id>', 'one run in full: every object, action, message and stored diff')
-    .addOption(historyOption())
-    .addOption(outputOption())
-    .action(
-      async (options: {
-        app?: string;
-        limit: number;
-        run?: string;
-        history?: string;
-        output: OutputFormat;
-      }) => {
-        // Reading a history that does not exist creates nothing.
-        if (historyMissing(options.history)) {
-          if (options.run)
-            throw new Error(
-              `no run ${options.run}: the history ${options.history ?? 'sqlite:.driftless/history.db'} does not exist`,
-            );
-          if (options.output === 'text') await writeStdout('no runs recorded\n');
-          return;
-        }
-        const store = await openHistoryStore(options.history);
-        try {
-          if (options.run) {
-            const run = await findRun(store, options.run, options.app);
-            await writeStdout(
-              options.output === 'text' ? renderRun(run) : formatObjects([historyEntry(run)], options.output),
-            );
-            return;
-          }
-          const runs = await store.listRuns({ app: options.app, limit: options.limit });
-          await writeStdout(
-            options.output === 'text'
-              ? renderHistory(runs)
-              : formatObjects(runs.map(historyEntry), options.output),
-          );
-        } finally {
-          await store.close();
-        }
-      },
-    );
 }
 
 function tokenCommand(): Command {
