@@ -288,6 +288,31 @@ describe('error hints', () => {
     expect(noCredentials.stderr).toMatch(/AWS_ACCESS_KEY_ID.*AWS_PROFILE.*aws sso login/);
   });
 
+  it('an EKS target without AWS credentials records the run Failed with the chain it searched', async () => {
+    const run = await driftless(
+      [
+        'plan',
+        '--repo',
+        repo,
+        '--app',
+        'habits-eks',
+        '--cluster',
+        'demo',
+        '--region',
+        'eu-west-1',
+        '--history',
+        `sqlite:${history}`,
+        '-o',
+        'json',
+      ],
+      noAws(),
+    );
+    expect(run.code).toBe(2);
+    expect(JSON.parse(run.stdout).error).toMatch(
+      /connect to cluster: .*no AWS credentials found.*AWS_ACCESS_KEY_ID/,
+    );
+  });
+
   it('a 401 names the kubeconfig user and context and points to the README', async () => {
     const admin = JSON.parse(await readFile(cp.kubeconfig, 'utf8'));
     const bad = join(workDir, 'bad-token.kubeconfig');
