@@ -100,11 +100,7 @@ const DEFAULT_LEASE_TTL_MS = 60_000;
  * Runs one sync of `input.app`. Throws only when the history store fails (lease, start, or finish:
  * `HistoryWriteError`); every other failure is a `Failed` record in the result.
  */
-export async function runSync(requested: SyncInput, deps: SyncDeps): Promise<SyncRun> {
-  // Operator controls first: a suspended app is skipped before anything is fetched or written.
-  const controls = await readControls(deps.store, requested.app);
-  const pinned = controls?.pinned?.revision;
-  const input = pinned ? { ...requested, source: { ...requested.source, ref: pinned } } : requested;
+export async function runSync(input: SyncInput, deps: SyncDeps): Promise<SyncRun> {
   const now = deps.now ?? Date.now;
   const logger = deps.logger ?? silentLogger;
   const store = deps.store;
@@ -125,18 +121,7 @@ export async function runSync(requested: SyncInput, deps: SyncDeps): Promise<Syn
     durationMs: 0,
     resources: [],
     counts: {},
-    ...(pinned ? { pinned } : {}),
   };
-
-  if (controls?.suspended && !dryRun) {
-    const skipped = finish(base, now(), {
-      outcome: 'Skipped',
-      error: suspendedMessage(input.app, controls.suspended),
-    });
-    logger.info('sync skipped: app suspended', { app: input.app, runId });
-    await record(store, 'startRun', skipped, logger);
-    return { record: skipped, result: toResult(skipped), interrupted: [] };
-  }
 
   if (!dryRun && !(await takeLease(store, input.app, runId, leaseTtlMs, started))) {
     const skipped = finish(base, now(), {
@@ -156,6 +141,21 @@ export async function runSync(requested: SyncInput, deps: SyncDeps): Promise<Syn
         lease.abort(new Error(reason)),
       );
   try {
+    // Operator controls (driftless suspend / pin): a suspended app's sync is skipped before
+    // anything is fetched or written; a pinned app syncs its pinned commit.
+    const controls = await readControls(store, input.app);
+    if (controls?.suspended && !dryRun) {
+      const skipped = finish(base, now(), {
+        outcome: 'Skipped',
+        error: suspendedMessage(input.app, controls.suspended),
+      });
+      logger.info('sync skipped: app suspended', { app: input.app, runId });
+      await record(store, 'startRun', skipped, logger);
+      return { record: skipped, result: toResult(skipped), interrupted: [] };
+    }
+    const pinned = controls?.pinned?.revision;
+    if (pinned) base.pinned = pinned;
+    const run = pinned ? { ...input, source: { ...input.source, ref: pinned } } : input;
     // A plan takes no lease, so a sync beside it would mark its Running record Interrupted:
     // plans are recorded once, when they finish.
     if (!dryRun) await record(store, 'startRun', base, logger);
@@ -164,7 +164,7 @@ export async function runSync(requested: SyncInput, deps: SyncDeps): Promise<Syn
       logger.warn('earlier run marked interrupted', { app: input.app, runId: dead.runId });
     }
     const { record: finished, previousRevision } = await syncSteps(
-      input,
+      run,
       deps,
       base,
       now,
