@@ -30,7 +30,7 @@ import { historyCommand } from './history.ts';
 import { formatObjects, historyOption, type OutputFormat, outputOption } from './options.ts';
 import { pinCommand, unpinCommand } from './pin.ts';
 import { rawOptionValue } from './raw-args.ts';
-import { renderSyncResult } from './render.ts';
+import { type RenderOptions, renderSyncResult } from './render.ts';
 import { statusCommand } from './status.ts';
 import { stderrLogger } from './stderr-logger.ts';
 import { quietBrokenPipe, writeStdout } from './stdout.ts';
@@ -115,7 +115,7 @@ async function runSyncCommand(options: SyncOptions): Promise<void> {
         loadSource: (settings) => loadSource(settings, { cacheDir, logger }),
         connect: (target) => connectCluster(target),
       });
-      await printResult(run.result, options.output, options.quiet);
+      await printResult(run.result, options.output, { quiet: options.quiet, status: run.record.outcome });
       await exit(exitCode(run.result, options.wait !== undefined));
     } finally {
       await store.close();
@@ -228,10 +228,12 @@ function exitCode(result: SyncResult, waited = false): number {
   return EXIT.failed;
 }
 
-async function printResult(result: SyncResult, output: OutputFormat, quiet = false): Promise<void> {
-  await writeStdout(
-    output === 'text' ? renderSyncResult(result, { quiet }) : formatObjects([result], output),
-  );
+async function printResult(
+  result: SyncResult,
+  output: OutputFormat,
+  text: RenderOptions = {},
+): Promise<void> {
+  await writeStdout(output === 'text' ? renderSyncResult(result, text) : formatObjects([result], output));
 }
 
 function tokenCommand(): Command {

@@ -91,6 +91,8 @@ export interface RenderOptions {
   allDiffs?: boolean;
   /** End with the summary line. @default true */
   summary?: boolean;
+  /** The stored status to lead the summary with (`Skipped`), when it says more than the outcome. */
+  status?: RunStatus;
 }
 
 /** The result of `sync` or `plan`: table, diffs of what (would) change, then the summary line. */
@@ -127,19 +129,19 @@ export function renderSyncResult(result: SyncResult, options: RenderOptions = {}
   }
   if (options.summary === false) return out.length ? `${out.join('\n')}\n` : '';
   if (out.length) out.push('');
-  out.push(summaryLine(result));
+  out.push(summaryLine(result, options.status));
   if (result.error) out.push(`error: ${result.error}`);
   return `${out.join('\n')}\n`;
 }
 
-export function summaryLine(result: SyncResult): string {
+export function summaryLine(result: SyncResult, status: RunStatus = result.outcome): string {
   const verb = result.dryRun ? 'plan' : 'sync';
   const counts = formatCounts(countActions(result.resources), result.dryRun);
   // A plan of objects that do not exist yet has no health to speak of.
   const measured = !result.dryRun || result.resources.some((resource) => resource.health);
   const health = result.health && measured ? `; health ${result.health}` : '';
   const pinned = (result as { pinned?: string }).pinned ? ' (pinned)' : '';
-  return `${result.outcome}: ${verb} of ${result.app} at ${shortRevision(result.revision)}${pinned}: ${counts} in ${formatDuration(result.durationMs)}${health}`;
+  return `${status}: ${verb} of ${result.app} at ${shortRevision(result.revision)}${pinned}: ${counts} in ${formatDuration(result.durationMs)}${health}`;
 }
 
 /** `driftless history` as a table, newest first, with each run's error under it. */

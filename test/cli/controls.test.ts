@@ -154,6 +154,19 @@ describe.each(stores)('operator controls with the $kind history store', ({ kind,
       status: 'Skipped',
       error: expect.stringMatching(/is suspended/),
     });
+    const text = await driftless([
+      'sync',
+      '--repo',
+      repo,
+      '--app',
+      app,
+      '--kubeconfig',
+      cp.kubeconfig,
+      '--history',
+      spec(),
+    ]);
+    expect(text.code).toBe(2);
+    expect(text.stdout).toMatch(new RegExp(`^Skipped: sync of ${app} `, 'm'));
 
     const resume = await driftless(['resume', '--app', app, '--history', spec()]);
     expect(resume.code).toBe(0);
