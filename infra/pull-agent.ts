@@ -3,9 +3,8 @@
  * the driftless engine, one EventBridge Scheduler schedule per app invokes it with `{ app }`,
  * a DynamoDB table keeps the sync history, state and leases, and CloudWatch holds the sync log.
  */
-import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { Duration, RemovalPolicy, Size, Stack, Validations } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy, Size, Stack, Stage, Validations } from 'aws-cdk-lib';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import type * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -18,7 +17,8 @@ import { LambdaInvoke } from 'aws-cdk-lib/aws-scheduler-targets';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import { ConfigError, type DriftlessConfig, parseConfigText } from '../lambda/config.ts';
+import type { DriftlessConfig } from '../lambda/config.ts';
+import { agentConfig, type DriftlessConfigInput } from './agent-config.ts';
 import { AgentAlarms, notifyTopics } from './alarms.ts';
 import { ClusterAccessEntries, grantConfiguredAccess } from './cluster-access.ts';
 import { RunNotifications } from './notifications.ts';
@@ -36,7 +36,13 @@ export interface PullAgentProps {
    * The driftless config file (YAML): validated at synth (errors name the setting, e.g.
    * `apps[0].cluster.region`), turned into schedules and IAM, and copied into the function package.
    */
-  readonly configFile: string;
+  readonly configFile?: string;
+  /**
+   * The config as a typed object instead of a file, for a CDK app that builds its app list in
+   * code; validated the same way (errors name the setting, e.g. `apps[0].cluster.region`).
+   * @default read from `configFile`; give exactly one of the two
+   */
+  readonly config?: DriftlessConfigInput;
   /**
    * The handler's entry file (exports `handler`).
    * @default the repository's `lambda/handler.ts`
@@ -143,8 +149,8 @@ export class PullAgent extends Construct {
 
   constructor(scope: Construct, id: string, props: PullAgentProps) {
     super(scope, id);
-    const configFile = resolve(props.configFile);
-    this.config = readConfig(configFile);
+    const { config, file: configFile, source } = agentConfig(props, Stage.of(this)?.outdir);
+    this.config = config;
     const removalPolicy = props.removalPolicy ?? RemovalPolicy.RETAIN;
 
     this.table = new dynamodb.TableV2(this, 'Table', {
@@ -192,7 +198,7 @@ export class PullAgent extends Construct {
     this.accessEntries = new ClusterAccessEntries(this, 'AccessEntries', {
       principal: this.role,
       apps: this.config.apps,
-      source: `config file ${configFile}`,
+      source,
     });
 
     const render = renderRuntime(this, this.config);
@@ -350,16 +356,6 @@ function lambdaLogFilter(level?: lambda.ApplicationLogLevel): lambda.Application
 /** Powertools names Lambda's FATAL `CRITICAL`; the other level names are the same. */
 function powertoolsLevel(level: lambda.ApplicationLogLevel): string {
   return level === lambda.ApplicationLogLevel.FATAL ? 'CRITICAL' : level;
-}
-
-function readConfig(path: string): DriftlessConfig {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (error) {
-    throw new ConfigError(`cannot read config file ${path}: ${(error as Error).message}`);
-  }
-  return parseConfigText(text, path);
 }
 
 function shellQuote(value: string): string {

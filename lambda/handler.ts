@@ -25,7 +25,7 @@ import { openHistoryStore } from './history/open-store.ts';
 import type { HistoryStore, RunStatus } from './history/store.ts';
 import { logSyncRun, type SyncLogger } from './log.ts';
 import { type RunEventPublisher, runEventPublisher } from './notify/publish.ts';
-import type { Action } from './reconcile/types.ts';
+import type { Action, Health } from './reconcile/types.ts';
 import { loadSource } from './source/source.ts';
 import { type ClusterConnector, runSync, type SourceLoader, type SyncRun } from './sync.ts';
 
@@ -47,6 +47,8 @@ export interface SyncSummary {
   outcome: RunStatus | 'Suspended';
   dryRun: boolean;
   counts: Partial<Record<Action, number>>;
+  /** The app's health at the end of the run (worst of its objects). */
+  health?: Health;
   startedAt?: string;
   finishedAt?: string;
   durationMs: number;
@@ -199,6 +201,7 @@ function summarize(run: SyncRun): SyncSummary {
     outcome: record.outcome,
     dryRun: record.dryRun,
     counts: record.counts,
+    health: record.health,
     startedAt: record.startedAt,
     finishedAt: record.finishedAt,
     durationMs: record.durationMs,

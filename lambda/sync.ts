@@ -16,7 +16,9 @@
 import { randomBytes } from 'node:crypto';
 import { clusterCapabilities } from './cluster/capabilities.ts';
 import type { KubeClient } from './cluster/kube-client.ts';
+import { contextName } from './cluster/kubeconfig-merge.ts';
 import type { ClusterTarget } from './cluster/target.ts';
+import { readControls, suspendedMessage } from './history/controls.ts';
 import { type HistoryStore, StateConflictError, type SyncRecord } from './history/store.ts';
 import { errorMessage, type SyncLogger, silentLogger } from './log.ts';
 import { countActions, reconcile as reconcileEngine } from './reconcile/reconcile.ts';
@@ -142,6 +144,21 @@ export async function runSync(input: SyncInput, deps: SyncDeps): Promise<SyncRun
         lease.abort(new Error(reason)),
       );
   try {
+    // Operator controls (driftless suspend / pin): a suspended app's sync is skipped before
+    // anything is fetched or written; a pinned app syncs its pinned commit.
+    const controls = await readControls(store, input.app);
+    if (controls?.suspended && !dryRun) {
+      const skipped = finish(base, now(), {
+        outcome: 'Skipped',
+        error: suspendedMessage(input.app, controls.suspended),
+      });
+      logger.info('sync skipped: app suspended', { app: input.app, runId });
+      await record(store, 'startRun', skipped, logger);
+      return { record: skipped, result: toResult(skipped), interrupted: [] };
+    }
+    const pinned = controls?.pinned?.revision;
+    if (pinned) base.pinned = pinned;
+    const run = pinned ? { ...input, source: { ...input.source, ref: pinned } } : input;
     // A plan takes no lease, so a sync beside it would mark its Running record Interrupted:
     // plans are recorded once, when they finish.
     if (!dryRun) await record(store, 'startRun', base, logger);
@@ -150,7 +167,7 @@ export async function runSync(input: SyncInput, deps: SyncDeps): Promise<SyncRun
       logger.warn('earlier run marked interrupted', { app: input.app, runId: dead.runId });
     }
     const { record: finished, previousRevision } = await syncSteps(
-      input,
+      run,
       deps,
       base,
       now,
@@ -380,7 +397,7 @@ export function toResult(syncRecord: SyncRecord): SyncResult {
 /** For the record's `cluster` field: the EKS name or the kubeconfig context. */
 export function describeTarget(target: ClusterTarget): string {
   if (target.type === 'eks') return `${target.name} (${target.region})`;
-  return target.context ?? 'current-context';
+  return target.context ?? contextName(target.kubeconfig) ?? 'current-context';
 }
 
 function joinErrors(...errors: (string | undefined)[]): string | undefined {

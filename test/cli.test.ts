@@ -216,7 +216,7 @@ describe('driftless sync, plan and history (one app, in order)', () => {
     }
     const limited = await driftless(['history', '--limit', '2', '--history', `sqlite:${history}`]);
     expect(limited.code).toBe(0);
-    expect(limited.stdout).toMatch(/^STARTED\s+APP\s+REVISION\s+OUTCOME/);
+    expect(limited.stdout).toMatch(/^STARTED\s+APP\s+CLUSTER\s+REVISION\s+OUTCOME/);
     expect(limited.stdout.trim().split('\n')).toHaveLength(3);
   });
 });
@@ -291,7 +291,7 @@ describe('driftless failures and usage', () => {
   });
 
   it('exits 2 for usage errors: a missing --repo, an unknown command, a bad --output', async () => {
-    for (const args of [['sync'], ['deploy'], ['plan', '--repo', '.', '--output', 'yaml']]) {
+    for (const args of [['sync'], ['deploy'], ['plan', '--repo', '.', '--output', 'xml']]) {
       const run = await driftless(args);
       expect(run.code, args.join(' ')).toBe(2);
       expect(run.stdout).toBe('');

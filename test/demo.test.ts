@@ -54,7 +54,7 @@ it('npm run demo creates, changes, prunes, detects and heals drift, prints histo
   // 4. history, newest first: heal, plan, prune, first sync
   const history = output.slice(output.indexOf('$ driftless history'));
   expect(
-    history.match(/^\S+ \S+\s+demo\s+[0-9a-f]{7}\s+\S+\s+\S+/gm)?.map((row) => row.split(/\s+/)[4]),
+    history.match(/^\S+ \S+\s+demo\s+\S+\s+[0-9a-f]{7}\s+\S+/gm)?.map((row) => row.split(/\s+/)[5]),
   ).toEqual(['Synced', 'OutOfSync', 'Synced', 'Synced']);
 
   // Nothing left running, nothing left on disk.

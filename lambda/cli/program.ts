@@ -5,14 +5,19 @@
  *     [--prune] [--self-heal] [--allow-empty] [--dry-run] [--kubeconfig FILE] [--context NAME]
  *     [--cluster EKS_NAME --region REGION [--role-arn ARN]] [--history SPEC] [--output text|json]
  *   driftless plan ...                    sync --dry-run
- *   driftless history [--app NAME] [--limit N] [--history SPEC] [--output text|json]
  *   driftless token --cluster NAME [--region R] [--role-arn ARN]
+ *
+ * The other verbs live in a file each: history.ts, status.ts, trigger.ts, suspend.ts (suspend,
+ * resume), pin.ts (pin, unpin).
  *
  * Exit codes follow `kubectl diff`: 0 in sync, 1 out of sync (or a plan that would change
  * something), 2 failed. Results go to stdout, progress and logs to stderr.
  */
+
+import { readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { Command, CommanderError, Option } from 'commander';
+import { withAwsHint } from '../aws-hints.ts';
 import { connectCluster } from '../cluster/target.ts';
 import { appSchema } from '../config.ts';
 import { openHistoryStore } from '../history/open-store.ts';
@@ -20,13 +25,19 @@ import { errorMessage } from '../log.ts';
 import type { SyncResult } from '../reconcile/types.ts';
 import { loadSource, type RenderMode } from '../source/source.ts';
 import { type ClusterTarget, runSync, type SyncInput } from '../sync.ts';
+import { EXIT, ExitSignal, exit } from './exit.ts';
+import { historyCommand } from './history.ts';
+import { formatObjects, historyOption, type OutputFormat, outputOption } from './options.ts';
+import { pinCommand, unpinCommand } from './pin.ts';
 import { rawOptionValue } from './raw-args.ts';
-import { historyEntry, renderHistory, renderSyncResult } from './render.ts';
+import { type RenderOptions, renderSyncResult } from './render.ts';
 import { renderCommand, renderOption } from './render-command.ts';
+import { statusCommand } from './status.ts';
 import { stderrLogger } from './stderr-logger.ts';
-
-/** Exit codes, as `kubectl diff`. */
-const EXIT = { inSync: 0, outOfSync: 1, failed: 2 } as const;
+import { quietBrokenPipe, writeStdout } from './stdout.ts';
+import { resumeCommand, suspendCommand } from './suspend.ts';
+import { triggerCommand } from './trigger.ts';
+import { parseWait } from './wait.ts';
 
 interface SyncOptions {
   repo: string;
@@ -45,25 +56,14 @@ interface SyncOptions {
   region?: string;
   roleArn?: string;
   history?: string;
-  output: 'text' | 'json';
+  output: OutputFormat;
+  quiet?: boolean;
+  wait?: number;
 }
 
 /** Thrown for bad flag combinations, reported like commander's own usage errors (exit 2). */
 class UsageError extends Error {
   override name = 'UsageError';
-}
-
-function outputOption(): Option {
-  return new Option('-o, --output <format>', 'text for people, json for machines')
-    .choices(['text', 'json'])
-    .default('text');
-}
-
-function historyOption(): Option {
-  return new Option(
-    '--history <spec>',
-    'sqlite:PATH or dynamodb:TABLE (default: sqlite:.driftless/history.db)',
-  );
 }
 
 function syncCommand(name: 'sync' | 'plan'): Command {
@@ -88,8 +88,17 @@ function syncCommand(name: 'sync' | 'plan'): Command {
     .option('--region <region>', 'AWS region of the EKS cluster (default: AWS_REGION)')
     .option('--role-arn <arn>', 'IAM role to assume for the EKS cluster')
     .addOption(historyOption())
-    .addOption(outputOption());
-  if (name === 'sync') command.option('--dry-run', 'compute and report, change nothing');
+    .addOption(outputOption())
+    .option('-q, --quiet', 'text output: hide unchanged objects');
+  if (name === 'sync') {
+    command
+      .option('--dry-run', 'compute and report, change nothing')
+      .addOption(
+        new Option('--wait [duration]', 'wait until every object is Healthy (default 5m); exit 1 if not')
+          .preset('5m')
+          .argParser(parseWait),
+      );
+  }
   return command.action(async (options: SyncOptions) => {
     await runSyncCommand({ ...options, dryRun: name === 'plan' || options.dryRun });
   });
@@ -109,18 +118,19 @@ async function runSyncCommand(options: SyncOptions): Promise<void> {
         loadSource: (settings, context) => loadSource(settings, { cacheDir, logger, ...context }),
         connect: (target) => connectCluster(target),
       });
-      await printResult(run.result, options.output);
-      await exit(exitCode(run.result));
+      await printResult(run.result, options.output, { quiet: options.quiet, status: run.record.outcome });
+      await exit(exitCode(run.result, options.wait !== undefined));
     } finally {
       await store.close();
     }
   } catch (error) {
     if (error instanceof ExitSignal) throw error;
     // Reaching here means no run result exists (bad flags, history store unreachable).
-    logger.error(errorMessage(error));
-    if (options.output === 'json') {
+    const message = errorMessage(withAwsHint(error));
+    logger.error(message);
+    if (options.output !== 'text') {
       const app = input?.app ?? options.app ?? '';
-      await printResult(failedResult(app, Boolean(options.dryRun), errorMessage(error)), 'json');
+      await printResult(failedResult(app, Boolean(options.dryRun), message), options.output);
     }
     await exit(EXIT.failed);
   }
@@ -181,6 +191,7 @@ function syncInput(options: SyncOptions): SyncInput {
     allowEmpty: Boolean(options.allowEmpty),
     dryRun: Boolean(options.dryRun),
     trigger: 'cli',
+    healthTimeoutMs: options.wait,
   };
 }
 
@@ -218,36 +229,20 @@ function appNameFromRepo(repo: string): string {
     .slice(0, 63);
 }
 
-function exitCode(result: SyncResult): number {
-  if (result.outcome === 'Synced') return EXIT.inSync;
+/** With `--wait`, an app that is not Healthy at the end is not in sync yet (exit 1). */
+function exitCode(result: SyncResult, waited = false): number {
+  if (result.outcome === 'Synced')
+    return waited && result.health && result.health !== 'Healthy' ? EXIT.outOfSync : EXIT.inSync;
   if (result.outcome === 'OutOfSync') return EXIT.outOfSync;
   return EXIT.failed;
 }
 
-async function printResult(result: SyncResult, output: 'text' | 'json'): Promise<void> {
-  await writeStdout(output === 'json' ? `${JSON.stringify(result)}\n` : renderSyncResult(result));
-}
-
-function historyCommand(): Command {
-  return new Command('history')
-    .description('list recorded runs, newest first')
-    .option('--app <name>', 'only this app')
-    .option('--limit <n>', 'at most this many runs', positiveInteger, 20)
-    .addOption(historyOption())
-    .addOption(outputOption())
-    .action(async (options: { app?: string; limit: number; history?: string; output: 'text' | 'json' }) => {
-      const store = await openHistoryStore(options.history);
-      try {
-        const runs = await store.listRuns({ app: options.app, limit: options.limit });
-        await writeStdout(
-          options.output === 'json'
-            ? runs.map((run) => `${JSON.stringify(historyEntry(run))}\n`).join('')
-            : renderHistory(runs),
-        );
-      } finally {
-        await store.close();
-      }
-    });
+async function printResult(
+  result: SyncResult,
+  output: OutputFormat,
+  text: RenderOptions = {},
+): Promise<void> {
+  await writeStdout(output === 'text' ? renderSyncResult(result, text) : formatObjects([result], output));
 }
 
 function tokenCommand(): Command {
@@ -278,46 +273,34 @@ function tokenCommand(): Command {
     });
 }
 
-function positiveInteger(value: string): number {
-  const parsed = Number(value);
-  if (!Number.isInteger(parsed) || parsed < 1) throw new InvalidArgumentError('must be a positive integer');
-  return parsed;
-}
-
-function writeStdout(text: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    process.stdout.write(text, (error) => (error ? reject(error) : resolve()));
-  });
-}
-
-/** Unwinds to `main` with an exit code once output is written. */
-class ExitSignal extends Error {
-  readonly code: number;
-  constructor(code: number) {
-    super(`exit ${code}`);
-    this.code = code;
-  }
-}
-
-async function exit(code: number): Promise<never> {
-  throw new ExitSignal(code);
-}
-
 function buildProgram(): Command {
   return new Command('driftless')
     .description(
       'GitOps sync of a Git repository to Kubernetes: server-side apply, prune, self-heal, history',
     )
+    .version(packageVersion(), '--version', 'print the version')
     .exitOverride()
     .showHelpAfterError()
     .addCommand(syncCommand('sync'))
     .addCommand(syncCommand('plan'))
     .addCommand(historyCommand())
     .addCommand(tokenCommand())
-    .addCommand(renderCommand());
+    .addCommand(renderCommand())
+    .addCommand(statusCommand())
+    .addCommand(triggerCommand())
+    .addCommand(suspendCommand())
+    .addCommand(resumeCommand())
+    .addCommand(pinCommand())
+    .addCommand(unpinCommand());
+}
+
+function packageVersion(): string {
+  const manifest = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8'));
+  return String(manifest.version);
 }
 
 export async function main(argv: string[]): Promise<number> {
+  quietBrokenPipe();
   const program = buildProgram();
   // Subcommands inherit exitOverride only when set before they are added; set it on each.
   for (const command of program.commands) command.exitOverride();
@@ -332,7 +315,7 @@ export async function main(argv: string[]): Promise<number> {
       await reportUsageError(argv.slice(2), error);
       return EXIT.failed;
     }
-    process.stderr.write(`driftless: error: ${errorMessage(error)}\n`);
+    process.stderr.write(`driftless: error: ${errorMessage(withAwsHint(error))}\n`);
     return EXIT.failed;
   }
 }

@@ -54,9 +54,20 @@ export function table(header: string[], rows: string[][]): string {
   return [line(header), ...rows.map(line)].join('\n');
 }
 
-export function formatCounts(counts: Partial<Record<Action, number>>): string {
+/** A plan speaks in the conditional: it changed nothing. */
+const PLANNED: Partial<Record<Action, string>> = {
+  created: 'would create',
+  configured: 'would configure',
+  pruned: 'would prune',
+};
+
+function actionWord(action: Action, dryRun: boolean): string {
+  return dryRun ? (PLANNED[action] ?? action) : action;
+}
+
+export function formatCounts(counts: Partial<Record<Action, number>>, dryRun = false): string {
   const parts = ACTION_ORDER.filter((action) => counts[action]).map(
-    (action) => `${counts[action]} ${action}`,
+    (action) => `${counts[action]} ${actionWord(action, dryRun)}`,
   );
   return parts.length ? parts.join(', ') : 'no objects';
 }
@@ -73,18 +84,33 @@ function objectId(resource: ResourceResult): string {
   return `${resource.kind} ${resource.namespace ? `${resource.namespace}/` : ''}${resource.name}`;
 }
 
+export interface RenderOptions {
+  /** Hide `unchanged` rows (the summary still counts them). @default false */
+  quiet?: boolean;
+  /** Show every stored diff, not only what a plan would write or drift left unhealed. @default false */
+  allDiffs?: boolean;
+  /** End with the summary line. @default true */
+  summary?: boolean;
+  /** The stored status to lead the summary with (`Skipped`), when it says more than the outcome. */
+  status?: RunStatus;
+}
+
 /** The result of `sync` or `plan`: table, diffs of what (would) change, then the summary line. */
-export function renderSyncResult(result: SyncResult): string {
+export function renderSyncResult(result: SyncResult, options: RenderOptions = {}): string {
   const out: string[] = [];
-  if (result.resources.length > 0) {
+  const rows = options.quiet
+    ? result.resources.filter((resource) => resource.action !== 'unchanged')
+    : result.resources;
+  if (rows.length > 0) {
     out.push(
       table(
-        ['ACTION', 'KIND', 'NAMESPACE', 'NAME', 'MESSAGE'],
-        result.resources.map((resource) => [
-          resource.action,
+        ['ACTION', 'KIND', 'NAMESPACE', 'NAME', 'HEALTH', 'MESSAGE'],
+        rows.map((resource) => [
+          actionWord(resource.action, result.dryRun),
           resource.kind,
           resource.namespace ?? '',
           resource.name,
+          resource.health ?? '',
           resource.message ?? '',
         ]),
       ),
@@ -92,21 +118,30 @@ export function renderSyncResult(result: SyncResult): string {
   }
   // A plan shows what it would write; a sync shows drift it reported but did not heal.
   const withDiff = result.resources.filter(
-    (resource) => resource.diff && (result.dryRun || resource.action === 'drifted'),
+    (resource) => resource.diff && (options.allDiffs || result.dryRun || resource.action === 'drifted'),
   );
   for (const resource of withDiff) {
-    out.push('', `--- ${objectId(resource)} (${resource.action})`, resource.diff!.trimEnd());
+    out.push(
+      '',
+      `--- ${objectId(resource)} (${actionWord(resource.action, result.dryRun)})`,
+      resource.diff!.trimEnd(),
+    );
   }
+  if (options.summary === false) return out.length ? `${out.join('\n')}\n` : '';
   if (out.length) out.push('');
-  out.push(summaryLine(result));
+  out.push(summaryLine(result, options.status));
   if (result.error) out.push(`error: ${result.error}`);
   return `${out.join('\n')}\n`;
 }
 
-export function summaryLine(result: SyncResult): string {
+export function summaryLine(result: SyncResult, status: RunStatus = result.outcome): string {
   const verb = result.dryRun ? 'plan' : 'sync';
-  const counts = formatCounts(countActions(result.resources));
-  return `${result.outcome}: ${verb} of ${result.app} at ${shortRevision(result.revision)}: ${counts} in ${formatDuration(result.durationMs)}`;
+  const counts = formatCounts(countActions(result.resources), result.dryRun);
+  // A plan of objects that do not exist yet has no health to speak of.
+  const measured = !result.dryRun || result.resources.some((resource) => resource.health);
+  const health = result.health && measured ? `; health ${result.health}` : '';
+  const pinned = (result as { pinned?: string }).pinned ? ' (pinned)' : '';
+  return `${status}: ${verb} of ${result.app} at ${shortRevision(result.revision)}${pinned}: ${counts} in ${formatDuration(result.durationMs)}${health}`;
 }
 
 /** `driftless history` as a table, newest first, with each run's error under it. */
@@ -115,18 +150,20 @@ export function renderHistory(records: SyncRecord[]): string {
   const rows = records.map((run) => [
     run.startedAt.replace('T', ' ').replace(/\.\d+Z$/, 'Z'),
     run.app,
-    shortRevision(run.revision),
+    run.cluster ?? '',
+    `${shortRevision(run.revision)}${run.pinned ? ' (pinned)' : ''}`,
     run.outcome,
+    run.health ?? '',
     run.dryRun ? 'plan' : 'sync',
     run.trigger,
-    formatCounts(run.counts),
+    formatCounts(run.counts, run.dryRun),
     run.finishedAt ? formatDuration(run.durationMs) : '-',
     run.error ? firstLine(run.error) : '',
   ]);
-  return `${table(['STARTED', 'APP', 'REVISION', 'OUTCOME', 'KIND', 'TRIGGER', 'OBJECTS', 'DURATION', 'ERROR'], rows)}\n`;
+  return `${table(['STARTED', 'APP', 'CLUSTER', 'REVISION', 'OUTCOME', 'HEALTH', 'MODE', 'TRIGGER', 'OBJECTS', 'DURATION', 'ERROR'], rows)}\n`;
 }
 
-function firstLine(text: string): string {
+export function firstLine(text: string): string {
   const line = text.split('\n', 1)[0] ?? '';
   return line.length > 100 ? `${line.slice(0, 97)}...` : line;
 }

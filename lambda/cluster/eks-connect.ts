@@ -9,6 +9,7 @@ import type { AwsCredentialIdentityProvider } from '@smithy/types';
 import { isUnauthorized } from './api-errors.ts';
 import { assumedRoleCredentials } from './assume-role.ts';
 import { describeEksCluster } from './eks.ts';
+import { explainDenied } from './explain-denied.ts';
 import { createKubeClient, type KubeClient, type KubeRequest, type KubeResponse } from './kube-client.ts';
 import { ClusterAuthenticationError, type ClusterTarget, type ConnectOptions } from './target.ts';
 import { eksTokenSource } from './token.ts';
@@ -34,14 +35,23 @@ export async function connectEks(
     `EKS cluster "${target.name}" (${server}) rejected the token: 401 Unauthorized, authentication failed. ` +
     `Check that ${identity} has an EKS access entry (or an aws-auth mapping) on this cluster, ` +
     `and that the cluster name and region (${target.region}) are right.`;
-  const client = explainUnauthorized(
-    createKubeClient({
-      server,
-      caPem,
-      timeoutMs: options.timeoutMs,
-      authorization: async () => `Bearer ${await token()}`,
-    }),
-    rejection,
+  const client = explainDenied(
+    explainUnauthorized(
+      createKubeClient({
+        server,
+        caPem,
+        timeoutMs: options.timeoutMs,
+        authorization: async () => `Bearer ${await token()}`,
+      }),
+      rejection,
+    ),
+    {
+      identity: identity.replace(
+        /^the AWS identity driftless runs as$/,
+        'the AWS identity driftless runs as (aws sts get-caller-identity)',
+      ),
+      unauthorized: false,
+    },
   );
 
   const probe = await client.request({ method: 'GET', path: '/version' });

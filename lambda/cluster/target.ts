@@ -7,8 +7,11 @@
 import type { EKSClient } from '@aws-sdk/client-eks';
 import type { STSClient } from '@aws-sdk/client-sts';
 import type { AwsCredentialIdentityProvider } from '@smithy/types';
+import { withAwsHint } from '../aws-hints.ts';
+import { explainDenied } from './explain-denied.ts';
 import { createKubeClient, type KubeClient, kubeClientFromKubeConfig } from './kube-client.ts';
 import { defaultKubeConfigPath, readSimpleKubeConfig } from './kubeconfig.ts';
+import { kubeconfigIdentity, kubeconfigList, kubeconfigText, mergeKubeConfigs } from './kubeconfig-merge.ts';
 
 export type ClusterTarget =
   | {
@@ -64,7 +67,9 @@ export async function connectCluster(
 ): Promise<KubeClient> {
   if (target.type === 'kubeconfig') return connectKubeConfig(target, options);
   const { connectEks } = await import('./eks-connect.ts');
-  return connectEks(target, options);
+  return connectEks(target, options).catch((error: unknown) => {
+    throw withAwsHint(error);
+  });
 }
 
 async function connectKubeConfig(
@@ -73,13 +78,19 @@ async function connectKubeConfig(
 ): Promise<KubeClient> {
   const path = target.kubeconfig ?? defaultKubeConfigPath();
   const simple = path ? readSimpleKubeConfig(path, target.context) : undefined;
-  if (simple) return createKubeClient({ ...simple, timeoutMs: options.timeoutMs });
+  const denied = { identity: kubeconfigIdentity(target.kubeconfig, target.context) };
+  if (simple) return explainDenied(createKubeClient({ ...simple, timeoutMs: options.timeoutMs }), denied);
 
   // Exec plugins, auth providers, merged KUBECONFIG lists: client-node supports them all.
   const { KubeConfig } = await import('@kubernetes/client-node');
   const kc = new KubeConfig();
+  const list = target.kubeconfig ? undefined : kubeconfigList();
   if (target.kubeconfig) kc.loadFromFile(target.kubeconfig);
-  else kc.loadFromDefault();
+  else if (list) {
+    // client-node merges a list differently from kubectl (the last current-context wins, a
+    // duplicate name is an error): merge it as kubectl does.
+    kc.loadFromString(kubeconfigText(mergeKubeConfigs(list)));
+  } else kc.loadFromDefault();
   if (target.context) {
     if (!kc.getContextObject(target.context)) {
       const known = kc.getContexts().map((c) => c.name);
@@ -89,5 +100,5 @@ async function connectKubeConfig(
     }
     kc.setCurrentContext(target.context);
   }
-  return kubeClientFromKubeConfig(kc, { timeoutMs: options.timeoutMs });
+  return explainDenied(await kubeClientFromKubeConfig(kc, { timeoutMs: options.timeoutMs }), denied);
 }

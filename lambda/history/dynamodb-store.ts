@@ -26,6 +26,8 @@ import {
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import type { AppState } from '../reconcile/types.ts';
+import type { AppControls, ControlsStore, Pin, Suspension } from './controls.ts';
+import { DynamoControls } from './dynamodb-controls.ts';
 import {
   appPk,
   decodeState,
@@ -64,12 +66,13 @@ const BATCH_GET_MAX = 100;
  * `finishRun` must carry the `startedAt` its `startRun` had (it does: the engine builds the final
  * record from the first). Records pass `redactRecord` and are trimmed to fit 400 KB.
  */
-export class DynamoHistoryStore implements HistoryStore {
+export class DynamoHistoryStore implements HistoryStore, ControlsStore {
   readonly tableName: string;
   readonly recordTtlDays: number;
   readonly #client: DynamoDBClient;
   readonly #ownsClient: boolean;
   readonly #doc: DynamoDBDocumentClient;
+  readonly #controls: DynamoControls;
 
   constructor(options: DynamoHistoryStoreOptions) {
     this.tableName = options.tableName;
@@ -80,6 +83,7 @@ export class DynamoHistoryStore implements HistoryStore {
     this.#doc = DynamoDBDocumentClient.from(this.#client, {
       marshallOptions: { removeUndefinedValues: true },
     });
+    this.#controls = new DynamoControls(this.#doc, this.tableName);
   }
 
   async startRun(record: SyncRecord): Promise<void> {
@@ -219,6 +223,20 @@ export class DynamoHistoryStore implements HistoryStore {
 
   async close(): Promise<void> {
     if (this.#ownsClient) this.#client.destroy();
+  }
+
+  // Operator controls (suspend, pin): see controls.ts.
+  getControls(app: string): Promise<AppControls | undefined> {
+    return this.#controls.getControls(app);
+  }
+  listControls(): Promise<AppControls[]> {
+    return this.#controls.listControls();
+  }
+  setSuspended(app: string, suspension: Suspension | undefined): Promise<void> {
+    return this.#controls.setSuspended(app, suspension);
+  }
+  setPinned(app: string, pin: Pin | undefined): Promise<void> {
+    return this.#controls.setPinned(app, pin);
   }
 
   async #writeRun(record: SyncRecord): Promise<void> {

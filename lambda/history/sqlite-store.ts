@@ -7,8 +7,10 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import type { AppState } from '../reconcile/types.ts';
+import type { AppControls, ControlsStore, Pin, Suspension } from './controls.ts';
 import { redactRecord } from './redaction.ts';
 import { sortableTime } from './run-order.ts';
+import { SqliteControls } from './sqlite-controls.ts';
 import { type HistoryStore, StateConflictError, type StoredState, type SyncRecord } from './store.ts';
 
 /** Where the CLI keeps its history unless `--history` says otherwise. */
@@ -48,9 +50,10 @@ const SCHEMA = `
  * `HistoryStore` in one SQLite file. Records pass `redactRecord` and are kept whole (no item
  * limit here) and forever (the CLI's history grows by one row per run; delete the file to reset).
  */
-export class SqliteHistoryStore implements HistoryStore {
+export class SqliteHistoryStore implements HistoryStore, ControlsStore {
   readonly path: string;
   readonly #db: DatabaseSync;
+  readonly #controls: SqliteControls;
 
   constructor(options: SqliteHistoryStoreOptions = {}) {
     this.path = options.path ?? DEFAULT_SQLITE_PATH;
@@ -58,6 +61,7 @@ export class SqliteHistoryStore implements HistoryStore {
     this.#db = new DatabaseSync(this.path, { timeout: options.busyTimeoutMs ?? 5000 });
     this.#db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;');
     this.#transaction(() => this.#db.exec(SCHEMA));
+    this.#controls = new SqliteControls(this.#db);
   }
 
   async startRun(record: SyncRecord): Promise<void> {
@@ -145,6 +149,20 @@ export class SqliteHistoryStore implements HistoryStore {
 
   async close(): Promise<void> {
     if (this.#db.isOpen) this.#db.close();
+  }
+
+  // Operator controls (suspend, pin): see controls.ts.
+  getControls(app: string): Promise<AppControls | undefined> {
+    return this.#controls.getControls(app);
+  }
+  listControls(): Promise<AppControls[]> {
+    return this.#controls.listControls();
+  }
+  setSuspended(app: string, suspension: Suspension | undefined): Promise<void> {
+    return this.#controls.setSuspended(app, suspension);
+  }
+  setPinned(app: string, pin: Pin | undefined): Promise<void> {
+    return this.#controls.setPinned(app, pin);
   }
 
   #writeRun(record: SyncRecord): void {

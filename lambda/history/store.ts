@@ -16,6 +16,8 @@ export interface SyncRecord extends Omit<SyncResult, 'outcome'> {
   trigger: string;
   /** Target cluster, for the log (EKS name or kubeconfig context). */
   cluster?: string;
+  /** The commit the app was pinned to (`driftless pin`) when this run started. */
+  pinned?: string;
   /** Objects per action. */
   counts: Partial<Record<Action, number>>;
 }

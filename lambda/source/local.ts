@@ -6,9 +6,9 @@ import * as fs from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { readCommit, resolveRef } from 'isomorphic-git';
+import { expandOid, readCommit, resolveRef } from 'isomorphic-git';
 import { SourceError } from './errors.ts';
-import { FULL_SHA } from './remote.ts';
+import { FULL_SHA, SHORT_SHA } from './remote.ts';
 
 export interface LocalRevision {
   gitdir: string;
@@ -31,6 +31,12 @@ export async function resolveLocalRevision(
   try {
     oid = ref && FULL_SHA.test(ref) ? ref : await resolveRef({ fs, gitdir, ref: ref ?? 'HEAD' });
   } catch {
+    // A short SHA, as the CLI prints them.
+    const expanded =
+      ref && SHORT_SHA.test(ref)
+        ? await expandOid({ fs, gitdir, oid: ref, cache }).catch(() => undefined)
+        : undefined;
+    if (expanded) return { gitdir, commit: (await readCommit({ fs, gitdir, oid: expanded, cache })).oid };
     throw new SourceError(
       ref
         ? `ref "${ref}" not found in ${repo}: no such branch or tag`

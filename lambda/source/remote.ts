@@ -8,6 +8,7 @@ import * as fs from 'node:fs';
 import { access } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
+  expandOid,
   fetch,
   type HttpClient,
   init,
@@ -19,6 +20,8 @@ import {
 import { SourceError } from './errors.ts';
 
 export const FULL_SHA = /^[0-9a-f]{40}$/;
+/** An abbreviated commit SHA, as `git log --oneline` and driftless print them. */
+export const SHORT_SHA = /^[0-9a-f]{7,39}$/;
 
 export interface FetchRevisionInput {
   /** Repository URL without credentials. */
@@ -57,7 +60,10 @@ export async function fetchRevision(input: FetchRevisionInput): Promise<FetchedR
     symrefs: true,
     peelTags: true,
   });
-  const wanted = ref && FULL_SHA.test(ref) ? { fullRef: ref, oid: ref } : resolveAdvertised(refs, url, ref);
+  const wanted =
+    ref && FULL_SHA.test(ref)
+      ? { fullRef: ref, oid: ref }
+      : ((await resolveShortSha(refs, gitdir, ref, cache)) ?? resolveAdvertised(refs, url, ref));
   // isomorphic-git's fetch reads the remote HEAD even for an explicit ref ("Could not find HEAD").
   if (!refs.some((r) => r.ref === 'HEAD')) throw missingHead(url, ref);
 
@@ -114,8 +120,34 @@ function resolveAdvertised(
     const found = byName.get(name);
     if (found) return { fullRef: name, oid: found.peeled ?? found.oid };
   }
-  const hint = /^[0-9a-f]{7,39}$/.test(ref) ? '; a commit must be given as the full 40-character SHA' : '';
+  const hint = SHORT_SHA.test(ref)
+    ? '; a short SHA must be a branch or tag tip or a commit synced before, otherwise give the full 40-character SHA'
+    : '';
   throw new SourceError(`ref "${ref}" not found in ${url}: no such branch or tag (deleted?)${hint}`);
+}
+
+/**
+ * A short SHA (as the CLI prints them) that is no branch or tag name: the commit of the one
+ * advertised ref it abbreviates, else a commit already in the cache (one synced before).
+ */
+async function resolveShortSha(
+  refs: ServerRef[],
+  gitdir: string,
+  ref: string | undefined,
+  cache: object,
+): Promise<{ fullRef: string; oid: string } | undefined> {
+  if (!ref || !SHORT_SHA.test(ref)) return undefined;
+  if (refs.some((r) => r.ref === `refs/heads/${ref}` || r.ref === `refs/tags/${ref}`)) return undefined;
+  const tips = refs.filter((r) => r.ref !== 'HEAD' && (r.peeled ?? r.oid).startsWith(ref));
+  const commits = new Set(tips.map((r) => r.peeled ?? r.oid));
+  const tip = tips[0];
+  if (commits.size === 1 && tip) return { fullRef: tip.ref, oid: tip.peeled ?? tip.oid };
+  try {
+    const oid = await expandOid({ fs, gitdir, oid: ref, cache });
+    return { fullRef: oid, oid };
+  } catch {
+    return undefined;
+  }
 }
 
 function missingHead(url: string, ref: string | undefined): SourceError {

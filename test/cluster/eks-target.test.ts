@@ -136,6 +136,16 @@ describe('connectCluster to an EKS cluster', () => {
     expect((denied.body as { message: string }).message).toContain('User "auditor" cannot create resource');
   });
 
+  it('explains a 403: the identity it came from and the README section on access entries', async () => {
+    const client = await connectCluster(target(), { credentials: async () => AUDITOR });
+    const denied = await createConfigMap(client, 'audit-hint');
+    const message = (denied.body as { message: string }).message;
+    expect(message).toMatch(
+      /authenticated as the AWS identity driftless runs as \(aws sts get-caller-identity\)/,
+    );
+    expect(message).toMatch(/EKS access policy: see "Cluster access"/);
+  });
+
   it('asks DescribeCluster once per warm container, not once per connect', async () => {
     await connectCluster(target(), { credentials: caller });
     await connectCluster(target(), { credentials: caller });
