@@ -21,6 +21,7 @@ import { resolveLocalRevision } from './local.ts';
 import { cachedManifests } from './manifest-cache.ts';
 import { type ManifestLimits, manifestLimits, parseManifests } from './manifests.ts';
 import { fetchRevision } from './remote.ts';
+import { insecureRepoReason } from './repo-url.ts';
 import { normalizeRepoPath, readManifestFiles } from './tree.ts';
 
 export { redactUrl, SourceError } from './errors.ts';
@@ -145,6 +146,9 @@ async function loadRemote(
   options: LoadSourceOptions,
 ): Promise<LoadedSource> {
   const { url, username, password } = splitUrlCredentials(settings.repo);
+  // Before any secret is read or request made: nothing may go out in clear text to another host.
+  const insecure = insecureRepoReason(new URL(url));
+  if (insecure) throw new SourceError(`${url}: ${insecure}`);
   const credentials = await resolveCredentials({
     repo: url,
     url: { username, password },
