@@ -119,7 +119,15 @@ describe('handler', () => {
     const handler = createHandler({ connect: localConnector(targets) });
     const summary = await handler({ app: 'handler-app' });
 
-    expect(targets).toEqual([{ type: 'eks', name: 'prod', region: 'eu-west-1', roleArn: undefined }]);
+    expect(targets).toEqual([
+      {
+        type: 'eks',
+        name: 'prod',
+        region: 'eu-west-1',
+        roleArn: undefined,
+        sessionName: 'driftless-handler-app',
+      },
+    ]);
     expect(summary).toMatchObject({
       app: 'handler-app',
       cluster: 'prod (eu-west-1)',
@@ -226,9 +234,15 @@ describe('handler', () => {
   it('throws for invocation-level errors: bad event, unknown app, invalid config, missing table', async () => {
     const handler = createHandler({ connect: localConnector([]) });
     await expect(handler({})).rejects.toThrow(/invalid event .*"app"/);
-    await expect(handler({ app: 'nope' })).rejects.toThrow(
-      /unknown app "nope": the config lists "handler-app"/,
+    await expect(handler({ app: 'nope' })).rejects.toThrow(/unknown app "nope": no app of that name/);
+    // A huge name is cut, and the configured apps are never listed to the invoker.
+    const huge = await handler({ app: 'x'.repeat(300_000) }).then(
+      () => '',
+      (error: Error) => error.message,
     );
+    expect(huge.length).toBeLessThan(300);
+    expect(huge).toContain('(300002 characters)');
+    expect(huge).not.toContain('handler-app');
 
     const badConfig = join(workDir, 'bad.yaml');
     await writeFile(

@@ -4,11 +4,17 @@
  * comes from `DescribeCluster`, the bearer token is signed here from the caller's AWS identity
  * and renewed while the client lives.
  */
+import { delimiter } from 'node:path';
 import type { EKSClient } from '@aws-sdk/client-eks';
 import type { STSClient } from '@aws-sdk/client-sts';
 import type { AwsCredentialIdentityProvider } from '@smithy/types';
 import { createKubeClient, type KubeClient, kubeClientFromKubeConfig } from './kube-client.ts';
-import { defaultKubeConfigPath, readSimpleKubeConfig } from './kubeconfig.ts';
+import {
+  checkKubeConfigSize,
+  defaultKubeConfigPath,
+  kubeConfigSyntaxError,
+  readSimpleKubeConfig,
+} from './kubeconfig.ts';
 
 export type ClusterTarget =
   | {
@@ -18,6 +24,8 @@ export type ClusterTarget =
       region: string;
       /** A role to assume first, e.g. in the cluster's account. @default the caller's own identity */
       roleArn?: string;
+      /** Session name for assuming `roleArn` (CloudTrail, the cluster's audit log). @default 'driftless' */
+      sessionName?: string;
     }
   | {
       type: 'kubeconfig';
@@ -78,8 +86,18 @@ async function connectKubeConfig(
   // Exec plugins, auth providers, merged KUBECONFIG lists: client-node supports them all.
   const { KubeConfig } = await import('@kubernetes/client-node');
   const kc = new KubeConfig();
-  if (target.kubeconfig) kc.loadFromFile(target.kubeconfig);
-  else kc.loadFromDefault();
+  const files = target.kubeconfig ? [target.kubeconfig] : (process.env.KUBECONFIG ?? '').split(delimiter);
+  // The same size bound as the simple reader; a parse error must not quote the file's line.
+  for (const file of files.filter(Boolean)) checkKubeConfigSize(file);
+  try {
+    if (target.kubeconfig) kc.loadFromFile(target.kubeconfig);
+    else kc.loadFromDefault();
+  } catch (error) {
+    if ((error as Error)?.name === 'YAMLException') {
+      throw kubeConfigSyntaxError(error, target.kubeconfig ?? process.env.KUBECONFIG ?? '(default)');
+    }
+    throw error;
+  }
   if (target.context) {
     if (!kc.getContextObject(target.context)) {
       const known = kc.getContexts().map((c) => c.name);
