@@ -16,6 +16,9 @@ export interface ComplianceScope {
   inVpc: boolean;
   reservedConcurrency: boolean;
   tracing: boolean;
+  /** The alarms, and whether they notify anyone. */
+  alarms: IConstruct;
+  alarmsNotify: boolean;
 }
 
 /** Acknowledges the findings that follow from the design, naming the setting that changes each. */
@@ -53,6 +56,13 @@ export function acknowledgeDesignFindings(scope: ComplianceScope): void {
       id: 'NIST.800.53.R5-LambdaInsideVPC',
       reason:
         'The function reaches the Git host and public EKS endpoints; set vpcId and subnetIds (context) for clusters with a private endpoint, which also satisfies this rule.',
+    });
+  }
+  if (!scope.alarmsNotify) {
+    Validations.of(scope.alarms).acknowledge({
+      id: 'NIST.800.53.R5-CloudWatchAlarmAction',
+      reason:
+        'No notification target was given: the alarms show in the CloudWatch console. Set alarmEmail (context) or alarmTopic to be told.',
     });
   }
   if (!scope.reservedConcurrency) {
