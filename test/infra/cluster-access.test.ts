@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { Match, type Template } from 'aws-cdk-lib/assertions';
 import { describe, expect, it } from 'vitest';
 import { appConfig, synthAgent } from './synth-agent.ts';
@@ -110,6 +112,18 @@ describe('IAM scoping', () => {
       'dynamodb:Query',
       'dynamodb:UpdateItem',
     ]);
+    // ...and that list is what the store's source sends, command for command.
+    const source = readFileSync(join(import.meta.dirname, '../../lambda/history/dynamodb-store.ts'), 'utf8');
+    const sent = new Set([...source.matchAll(/new (\w+)Command\(/g)].map((match) => match[1] ?? ''));
+    const action: Record<string, string> = {
+      BatchGet: 'BatchGetItem',
+      Delete: 'DeleteItem',
+      Get: 'GetItem',
+      Put: 'PutItem',
+      Query: 'Query',
+      Update: 'UpdateItem',
+    };
+    expect([...sent].map((name) => `dynamodb:${action[name] ?? name}`).sort()).toEqual(actions);
     expect(resourcesOf(template, 'dynamodb:PutItem')).toEqual([
       expect.stringMatching(/^<AgentTable\w+\.Arn>$/),
     ]);
