@@ -54,7 +54,6 @@ export class AppIdentities extends Construct {
         assumedBy: new iam.ArnPrincipal(props.functionRole.roleArn).withConditions({
           StringEquals: { 'sts:RoleSessionName': appSessionName(app.name) },
         }),
-        maxSessionDuration: undefined,
       });
       grantAppAccess(role, app);
       roles[app.name] = role;

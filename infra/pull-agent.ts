@@ -156,6 +156,8 @@ export class PullAgent extends Construct {
   readonly accessEntries: ClusterAccessEntries;
   /** Saved queries, alarms and dashboard. */
   readonly syncLog: SyncLog;
+  /** The customer-managed key the stack's stores use, for any further topic or queue made beside it. */
+  readonly encryptionKey?: kms.IKey;
 
   constructor(scope: Construct, id: string, props: PullAgentProps) {
     super(scope, id);
@@ -168,6 +170,7 @@ export class PullAgent extends Construct {
         `recordTtlDays: must be a whole number of days, at least 1 (got ${recordTtlDays})`,
       );
     }
+    this.encryptionKey = props.encryptionKey;
     const encryption = encryptedWith(this, props.encryptionKey);
 
     this.table = new dynamodb.TableV2(this, 'Table', {
