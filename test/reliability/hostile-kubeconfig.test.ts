@@ -14,7 +14,7 @@
  */
 import { mkdtemp, rm, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { delimiter, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { ConfigError, parseConfig } from '../../lambda/config.ts';
 import { logSyncRun } from '../../lambda/log.ts';
@@ -114,6 +114,28 @@ describe('a malformed kubeconfig', () => {
     expect(run.record.error).toMatch(/line 9, column/);
     expectNoSecret(logs.text(), 'the log lines');
     expectNoSecret(await dynamo.dump(), 'the DynamoDB history');
+  });
+
+  it('in a KUBECONFIG list (read by client-node) is reported the same way', async () => {
+    const broken = join(workDir, 'listed.yaml');
+    await writeFile(broken, brokenKubeconfig);
+    const cli = await driftlessCli(
+      [
+        'sync',
+        '--repo',
+        repoUrl,
+        '--app',
+        'hk-list',
+        '--output',
+        'json',
+        '--history',
+        `sqlite:${join(workDir, 'list', 'history.db')}`,
+      ],
+      { DRIFTLESS_CACHE_DIR: join(workDir, 'cache'), KUBECONFIG: `${broken}${delimiter}${cp.kubeconfig}` },
+    );
+    expect(cli.code).toBe(2);
+    expect(JSON.parse(cli.stdout).error).toMatch(/is not valid YAML \(line 9, column \d+\)/);
+    expectNoSecret(cli.stdout + cli.stderr, 'the CLI output');
   });
 
   it('over 4 MiB is refused before it is read, naming the limit', async () => {
