@@ -7,7 +7,7 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBClient, ScanCommand } from '@aws-sdk/client-dynamodb';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, inject, it, vi } from 'vitest';
@@ -222,6 +222,21 @@ describe('handler', () => {
       level: 'ERROR',
       outcome: 'Failed',
     });
+  });
+
+  it('keeps run records as many days as DRIFTLESS_RECORD_TTL_DAYS says', async () => {
+    vi.stubEnv('DRIFTLESS_RECORD_TTL_DAYS', '7');
+    const summary = await createHandler({ connect: localConnector([]) })({ app: 'handler-app' });
+    const client = new DynamoDBClient(dynamo.clientConfig);
+    try {
+      const { Items = [] } = await client.send(new ScanCommand({ TableName: TABLE }));
+      const record = Items.find((item) => item.sk?.S?.includes(summary.runId ?? 'none') && item.expiresAt);
+      expect(Number(record?.expiresAt?.N)).toBe(
+        Math.floor(Date.parse(summary.startedAt ?? '') / 1000) + 7 * 86_400,
+      );
+    } finally {
+      client.destroy();
+    }
   });
 
   it('does nothing for a suspended app', async () => {
