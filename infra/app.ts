@@ -3,12 +3,15 @@
  * validates it, and deploys one `DriftlessStack`. cdk-nag's AwsSolutions pack checks the result.
  *
  * Context: `config`, `stackName` (default Driftless), `alarmEmail`, `alarmTopicArn`, `vpcId`, `subnetIds` and
- * `securityGroupIds` (comma-separated), `removalPolicy` (`retain` | `destroy`).
+ * `securityGroupIds` (comma-separated), `removalPolicy` (`retain` | `destroy`), `encryptionKeyArn`,
+ * `recordTtlDays`, `logRetentionDays`, `deletionProtection` (`true` | `false`),
+ * `reservedConcurrency`, `tracing` (`true` | `false`).
  */
 import { App, RemovalPolicy, Validations } from 'aws-cdk-lib';
-import { AwsSolutionsChecks } from 'cdk-nag';
+import { AwsSolutionsChecks, NIST80053R5Checks } from 'cdk-nag';
 import { ConfigError } from '../lambda/config.ts';
 import { DriftlessStack } from './stack.ts';
+import { stackSettingsFromContext } from './stack-settings.ts';
 
 const app = new App();
 const context = (key: string): string | undefined => {
@@ -28,6 +31,7 @@ if (removal !== 'retain' && removal !== 'destroy') {
 }
 
 try {
+  const settings = stackSettingsFromContext(context);
   new DriftlessStack(app, context('stackName') ?? 'Driftless', {
     // Environment-agnostic: synth needs no credentials and the stack deploys to the CLI's region.
     // Region-bound checks (an access entry's cluster region) run at deploy time as template rules.
@@ -39,6 +43,7 @@ try {
     subnetIds: list('subnetIds'),
     securityGroupIds: list('securityGroupIds'),
     removalPolicy: removal === 'destroy' ? RemovalPolicy.DESTROY : RemovalPolicy.RETAIN,
+    ...settings,
   });
 } catch (error) {
   if (!(error instanceof ConfigError)) throw error;
@@ -47,3 +52,5 @@ try {
 }
 
 Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
+// With a customer-managed key the stack is meant for regulated accounts: check NIST 800-53 R5 too.
+if (context('encryptionKeyArn')) Validations.of(app).addPlugins(new NIST80053R5Checks(app));

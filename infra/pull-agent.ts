@@ -8,19 +8,23 @@ import { Duration, RemovalPolicy, Size, Stack, Stage, Validations } from 'aws-cd
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import type * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
+import type * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { SqsDestination } from 'aws-cdk-lib/aws-lambda-destinations';
 import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
-import { Schedule, ScheduleExpression, ScheduleTargetInput } from 'aws-cdk-lib/aws-scheduler';
+import { Schedule, ScheduleExpression, ScheduleGroup, ScheduleTargetInput } from 'aws-cdk-lib/aws-scheduler';
 import { LambdaInvoke } from 'aws-cdk-lib/aws-scheduler-targets';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import type { DriftlessConfig } from '../lambda/config.ts';
+import { ConfigError, type DriftlessConfig } from '../lambda/config.ts';
 import { agentConfig, type DriftlessConfigInput } from './agent-config.ts';
 import { AgentAlarms, notifyTopics } from './alarms.ts';
-import { ClusterAccessEntries, grantConfiguredAccess } from './cluster-access.ts';
+import { AppIdentities } from './app-identity.ts';
+import type { ClusterAccessEntries } from './cluster-access.ts';
+import { acknowledgeDesignFindings } from './compliance.ts';
+import { encryptedWith, HISTORY_TABLE_ACTIONS } from './encryption.ts';
 import { RunNotifications } from './notifications.ts';
 import { renderRuntime } from './render-layer.ts';
 import { SyncLog } from './sync-log.ts';
@@ -115,6 +119,33 @@ export interface PullAgentProps {
    * @default true
    */
   readonly dashboard?: boolean;
+  /**
+   * Customer-managed KMS key for the history table, the log group and the dead-letter queue (and
+   * the alarm topic of `DriftlessStack`). A key made in the same stack gets the key-policy
+   * statements CloudWatch Logs needs; an imported key needs them in its own policy (see README).
+   * @default AWS owned or AWS managed keys
+   */
+  readonly encryptionKey?: kms.IKey;
+  /**
+   * Days a run record is kept in the table before DynamoDB TTL deletes it (app state never expires).
+   * @default 90
+   */
+  readonly recordTtlDays?: number;
+  /**
+   * Refuse to delete the history table (also through CloudFormation) until this is turned off.
+   * @default true
+   */
+  readonly deletionProtection?: boolean;
+  /**
+   * Concurrent executions reserved for the function (and so its cap).
+   * @default no reservation: the account's unreserved pool
+   */
+  readonly reservedConcurrentExecutions?: number;
+  /**
+   * Send X-Ray traces of each invocation.
+   * @default false
+   */
+  readonly tracing?: boolean;
 }
 
 /** A scheduled driftless pull agent: function, schedules, history table, sync log and alarms. */
@@ -134,7 +165,9 @@ export class PullAgent extends Construct {
   readonly schedules: Readonly<Record<string, Schedule>>;
   /** The role the schedules invoke the function with. */
   readonly schedulerRole: iam.Role;
-  /** EKS access entries, when the config asks for them. */
+  /** One IAM role per app, the identity its runs have in the cluster. */
+  readonly appIdentities: AppIdentities;
+  /** EKS access entries of the apps' roles, when the config asks for them. */
   readonly accessEntries: ClusterAccessEntries;
   /** Saved queries, alarms and dashboard. */
   readonly syncLog: SyncLog;
@@ -146,12 +179,22 @@ export class PullAgent extends Construct {
   readonly alarms: AgentAlarms;
   /** kubectl and helm for Kustomize and Helm apps; absent when every app is `render: plain`. */
   readonly renderLayer?: lambda.ILayerVersion;
+  /** The customer-managed key the stack's stores use, for any further topic or queue made beside it. */
+  readonly encryptionKey?: kms.IKey;
 
   constructor(scope: Construct, id: string, props: PullAgentProps) {
     super(scope, id);
     const { config, file: configFile, source } = agentConfig(props, Stage.of(this)?.outdir);
     this.config = config;
     const removalPolicy = props.removalPolicy ?? RemovalPolicy.RETAIN;
+    const recordTtlDays = props.recordTtlDays ?? 90;
+    if (!Number.isInteger(recordTtlDays) || recordTtlDays < 1) {
+      throw new ConfigError(
+        `recordTtlDays: must be a whole number of days, at least 1 (got ${recordTtlDays})`,
+      );
+    }
+    this.encryptionKey = props.encryptionKey;
+    const encryption = encryptedWith(this, props.encryptionKey);
 
     this.table = new dynamodb.TableV2(this, 'Table', {
       partitionKey: { name: 'pk', type: dynamodb.AttributeType.STRING },
@@ -159,17 +202,20 @@ export class PullAgent extends Construct {
       billing: dynamodb.Billing.onDemand(),
       timeToLiveAttribute: 'expiresAt',
       pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
+      deletionProtection: props.deletionProtection ?? true,
       removalPolicy,
     });
+    encryption.encryptTable(this.table);
 
     this.logGroup = new logs.LogGroup(this, 'SyncLogGroup', {
       retention: props.logRetention ?? logs.RetentionDays.THREE_MONTHS,
+      encryptionKey: props.encryptionKey,
       removalPolicy,
     });
 
     this.deadLetterQueue = new sqs.Queue(this, 'DeadLetterQueue', {
       retentionPeriod: Duration.days(14),
-      encryption: sqs.QueueEncryption.SQS_MANAGED,
+      ...encryption.queue,
       enforceSSL: true,
     });
     Validations.of(this.deadLetterQueue).acknowledge({
@@ -195,11 +241,12 @@ export class PullAgent extends Construct {
     }
 
     // Before the function: a config error should not wait for a bundle.
-    this.accessEntries = new ClusterAccessEntries(this, 'AccessEntries', {
-      principal: this.role,
+    this.appIdentities = new AppIdentities(this, 'AppRoles', {
+      functionRole: this.role,
       apps: this.config.apps,
       source,
     });
+    this.accessEntries = this.appIdentities.accessEntries;
 
     const render = renderRuntime(this, this.config);
     this.renderLayer = render.layer;
@@ -215,6 +262,8 @@ export class PullAgent extends Construct {
       role: this.role,
       memorySize: props.memorySize ?? 2048,
       timeout: props.timeout ?? Duration.minutes(10),
+      reservedConcurrentExecutions: props.reservedConcurrentExecutions,
+      tracing: props.tracing ? lambda.Tracing.ACTIVE : undefined,
       ephemeralStorageSize: props.ephemeralStorageSize ?? Size.gibibytes(2),
       loggingFormat: lambda.LoggingFormat.JSON,
       applicationLogLevelV2: lambdaLogFilter(props.logLevel),
@@ -231,6 +280,8 @@ export class PullAgent extends Construct {
         DRIFTLESS_CONFIG_FILE: `/var/task/${BUNDLED_CONFIG}`,
         DRIFTLESS_TABLE: this.table.tableName,
         DRIFTLESS_CACHE_DIR: '/tmp/driftless',
+        DRIFTLESS_APP_ROLE_ARN_PREFIX: this.appIdentities.roleArnPrefix,
+        DRIFTLESS_RECORD_TTL_DAYS: String(recordTtlDays),
         POWERTOOLS_SERVICE_NAME: 'driftless',
         POWERTOOLS_METRICS_NAMESPACE: 'Driftless',
         ...(props.logLevel ? { POWERTOOLS_LOG_LEVEL: powertoolsLevel(props.logLevel) } : {}),
@@ -263,13 +314,21 @@ export class PullAgent extends Construct {
 
     // A given role gets no log permissions from Lambda: grant them on the agent's log group only.
     this.logGroup.grantWrite(this.role);
-    this.table.grantReadWriteData(this.role);
-    grantConfiguredAccess(this.role, this.config.apps);
+    // Exactly the calls the DynamoDB store makes: no Scan, BatchWrite, table or stream actions.
+    this.table.grant(this.role, ...HISTORY_TABLE_ACTIONS);
+    props.encryptionKey?.grantEncryptDecrypt(this.role);
 
     // One role for all schedules, owned here so its single wildcard can be explained.
+    // The stack's own schedule group: the role trusts Scheduler only on behalf of these schedules.
+    const scheduleGroup = new ScheduleGroup(this, 'ScheduleGroup', { removalPolicy: RemovalPolicy.DESTROY });
     this.schedulerRole = new iam.Role(this, 'SchedulerRole', {
       assumedBy: new iam.ServicePrincipal('scheduler.amazonaws.com', {
-        conditions: { StringEquals: { 'aws:SourceAccount': Stack.of(this).account } },
+        conditions: {
+          StringEquals: {
+            'aws:SourceAccount': Stack.of(this).account,
+            'aws:SourceArn': scheduleGroup.scheduleGroupArn,
+          },
+        },
       }),
       description: 'driftless schedules: invoke the pull agent function',
     });
@@ -279,6 +338,7 @@ export class PullAgent extends Construct {
       schedules[app.name] = new Schedule(schedulesScope, app.name, {
         description: `driftless sync of ${app.name} from ${app.repo}`.slice(0, 512),
         schedule: ScheduleExpression.expression(app.schedule),
+        scheduleGroup,
         enabled: !app.suspended,
         target: new LambdaInvoke(this.function, {
           input: ScheduleTargetInput.fromObject({ app: app.name }),
@@ -330,6 +390,17 @@ export class PullAgent extends Construct {
     );
 
     this.acknowledgeScopedWildcards();
+    acknowledgeDesignFindings({
+      roles: [this.role, ...Object.values(this.appIdentities.roles)],
+      schedulerRole: this.schedulerRole,
+      function: this.function,
+      encrypted: props.encryptionKey !== undefined,
+      inVpc: props.vpc !== undefined,
+      reservedConcurrency: props.reservedConcurrentExecutions !== undefined,
+      tracing: props.tracing === true,
+      alarms: this.syncLog,
+      alarmsNotify: props.alarmTopic !== undefined,
+    });
   }
 
   /** The one wildcard left is a suffix of a resource this construct owns; it says why. */

@@ -4,6 +4,8 @@
  */
 import { Aws, CfnOutput, Fn, type RemovalPolicy, Stack, type StackProps, Validations } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as kms from 'aws-cdk-lib/aws-kms';
+import type * as logs from 'aws-cdk-lib/aws-logs';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
 import type { Construct } from 'constructs';
@@ -31,6 +33,21 @@ export interface DriftlessStackProps extends StackProps {
   readonly removalPolicy?: RemovalPolicy;
   /** @default true */
   readonly dashboard?: boolean;
+  /**
+   * ARN of a customer-managed KMS key for the table, log group, dead-letter queue and alarm topic.
+   * @default AWS owned or AWS managed keys
+   */
+  readonly encryptionKeyArn?: string;
+  /** Days a run record is kept. @default 90 */
+  readonly recordTtlDays?: number;
+  /** Days the sync log is kept. @default logs.RetentionDays.THREE_MONTHS */
+  readonly logRetention?: logs.RetentionDays;
+  /** @default true */
+  readonly deletionProtection?: boolean;
+  /** @default no reservation */
+  readonly reservedConcurrentExecutions?: number;
+  /** X-Ray tracing of the function. @default false */
+  readonly tracing?: boolean;
 }
 
 export class DriftlessStack extends Stack {
@@ -39,15 +56,24 @@ export class DriftlessStack extends Stack {
   constructor(scope: Construct, id: string, props: DriftlessStackProps) {
     super(scope, id, props);
 
+    const encryptionKey = props.encryptionKeyArn
+      ? kms.Key.fromKeyArn(this, 'EncryptionKey', props.encryptionKeyArn)
+      : undefined;
     let alarmTopic: sns.Topic | undefined;
     if (props.alarmEmail) {
-      alarmTopic = new sns.Topic(this, 'Alarms', { displayName: 'driftless alarms', enforceSSL: true });
-      alarmTopic.addSubscription(new EmailSubscription(props.alarmEmail));
-      Validations.of(alarmTopic).acknowledge({
-        id: 'AwsSolutions-SNS2',
-        reason:
-          'Alarm notifications carry no secrets (alarm name and state); CloudWatch cannot publish to a topic encrypted with the AWS managed SNS key.',
+      alarmTopic = new sns.Topic(this, 'Alarms', {
+        displayName: 'driftless alarms',
+        enforceSSL: true,
+        masterKey: encryptionKey,
       });
+      alarmTopic.addSubscription(new EmailSubscription(props.alarmEmail));
+      if (!encryptionKey) {
+        Validations.of(alarmTopic).acknowledge({
+          id: 'AwsSolutions-SNS2',
+          reason:
+            'Alarm notifications carry no secrets (alarm name and state); CloudWatch cannot publish to a topic encrypted with the AWS managed SNS key. Set encryptionKeyArn to encrypt it with a customer-managed key.',
+        });
+      }
     }
 
     let vpc: ec2.IVpc | undefined;
@@ -86,6 +112,12 @@ export class DriftlessStack extends Stack {
       securityGroups,
       removalPolicy: props.removalPolicy,
       dashboard: props.dashboard,
+      encryptionKey,
+      recordTtlDays: props.recordTtlDays,
+      logRetention: props.logRetention,
+      deletionProtection: props.deletionProtection,
+      reservedConcurrentExecutions: props.reservedConcurrentExecutions,
+      tracing: props.tracing,
     });
 
     new CfnOutput(this, 'TableName', { value: this.agent.table.tableName });
@@ -97,9 +129,16 @@ export class DriftlessStack extends Stack {
     new CfnOutput(this, 'FunctionName', { value: this.agent.function.functionName });
     new CfnOutput(this, 'AgentRoleArn', {
       description:
-        'Principal to admit to a cluster yourself (access entry or aws-auth) when the config sets no cluster.access',
+        "The function's role: it may only assume the apps' roles and has no cluster access of its own",
       value: this.agent.role.roleArn,
     });
+    for (const [app, role] of Object.entries(this.agent.appIdentities.roles)) {
+      // App names are lowercase: an upper-case X for each "-" keeps the output IDs distinct.
+      new CfnOutput(this, `AppRole${app.replaceAll('-', 'X')}`, {
+        description: `Role of app ${app}: admit it to its cluster yourself (access entry or aws-auth) when its config sets no cluster.access`,
+        value: role.roleArn,
+      });
+    }
     new CfnOutput(this, 'LogGroupName', { value: this.agent.logGroup.logGroupName });
     new CfnOutput(this, 'DeadLetterQueueUrl', { value: this.agent.deadLetterQueue.queueUrl });
     if (this.agent.notifications.topic) {

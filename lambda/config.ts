@@ -7,6 +7,7 @@ import { parse } from 'yaml';
 import { z } from 'zod';
 import { agentReactionSettings, appReactionSettings } from './notify/settings.ts';
 import { RENDER_MODES } from './source/render/settings.ts';
+import { hasUserInfo, insecureRepoReason, parseRepoUrl } from './source/repo-url.ts';
 
 const appName = z
   .string()
@@ -36,31 +37,49 @@ export const clusterSchema = z.strictObject({
     .optional(),
   /**
    * Deploy time only (the CDK stack reads it, the agent ignores it): create an EKS access entry
-   * for the agent's role on this cluster, with this access policy, cluster-wide or limited to
-   * `namespaces`. Absent: grant access yourself (access entry or aws-auth).
+   * for this app's own role on this cluster, with an access policy (cluster-wide or limited to
+   * `namespaces`) and/or Kubernetes groups bound by your own RBAC. Absent: grant access yourself.
    */
   access: z
     .strictObject({
-      /** An EKS access policy name such as AmazonEKSClusterAdminPolicy, or its full ARN. */
+      /** An EKS access policy name such as AmazonEKSEditPolicy, or its full ARN. */
       policy: z
         .string()
         .regex(
           /^(arn:aws[a-z-]*:eks::aws:cluster-access-policy\/)?AmazonEKS[A-Za-z0-9]+Policy$/,
-          'must be an EKS access policy such as AmazonEKSClusterAdminPolicy or its ARN',
-        ),
+          'must be an EKS access policy such as AmazonEKSEditPolicy or its ARN',
+        )
+        .optional(),
       /** Limit the policy to these namespaces. Default: the whole cluster. */
       namespaces: z
         .array(appName)
         .min(1, 'list at least one namespace, or omit it for cluster scope')
         .optional(),
+      /** Kubernetes groups of the app's identity, for RoleBindings/ClusterRoleBindings you write. */
+      kubernetesGroups: z
+        .array(
+          z
+            .string()
+            .min(1)
+            .regex(/^(?!system:)/, 'must not start with "system:" (EKS reserves those groups)'),
+        )
+        .min(1, 'list at least one group, or omit it')
+        .optional(),
+    })
+    .refine((access) => access.policy || access.kubernetesGroups, {
+      message: 'set policy, kubernetesGroups or both',
+    })
+    .refine((access) => access.policy || !access.namespaces, {
+      message: 'namespaces limits a policy: set policy too (groups are scoped by your RoleBindings)',
+      path: ['namespaces'],
     })
     .optional(),
 });
 
 export const appSchema = z.strictObject({
   name: appName,
-  /** https URL of the Git repository (a local path is accepted by the CLI only). */
-  repo: z.string().min(1),
+  /** https URL of the Git repository (a local path is accepted by the CLI only); never with credentials. */
+  repo: z.string().min(1).superRefine(checkRepo),
   /** Branch, tag or full commit SHA. Default: the remote's default branch. */
   ref: z.string().min(1).optional(),
   /** Folder inside the repository. Default: the root. */
@@ -89,6 +108,21 @@ export const appSchema = z.strictObject({
   /** Kustomize: `allowRemoteBases` lets the renderer fetch URLs in `resources` (off: no network). */
   kustomize: z.strictObject({ allowRemoteBases: z.boolean().optional() }).optional(),
 });
+
+/** The repo setting never holds credentials (it lands in templates and logs) nor a plain-http remote host. */
+function checkRepo(repo: string, ctx: z.RefinementCtx): void {
+  if (hasUserInfo(repo)) {
+    ctx.addIssue({
+      code: 'custom',
+      message:
+        'must not carry credentials (user:password@): store them in Secrets Manager and name the secret in credentialsSecret',
+    });
+    return;
+  }
+  const url = parseRepoUrl(repo);
+  const insecure = url && insecureRepoReason(url);
+  if (insecure) ctx.addIssue({ code: 'custom', message: insecure });
+}
 
 export const configSchema = z
   .strictObject({

@@ -11,14 +11,20 @@
  * - `DRIFTLESS_TABLE`: the DynamoDB history table.
  * - `DRIFTLESS_CACHE_DIR`: scratch space for Git data. @default /tmp/driftless
  * - `DRIFTLESS_EVENT_BUS`: event bus (name or ARN) for run events. @default none: no events
+ * - `DRIFTLESS_APP_ROLE_ARN_PREFIX`: with it, each run assumes its app's own role (session
+ *   `driftless-<app>`) for Secrets Manager, EKS and any cross-account role. @default the function's role
+ * - `DRIFTLESS_RECORD_TTL_DAYS`: days a run record is kept. @default 90
  * - `POWERTOOLS_METRICS_NAMESPACE` @default Driftless; `POWERTOOLS_SERVICE_NAME` @default driftless
  */
 import { join } from 'node:path';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import type { STSClient } from '@aws-sdk/client-sts';
 import type { Context } from 'aws-lambda';
 import { z } from 'zod';
+import { appIdentities } from './cluster/app-identity.ts';
+import { appSessionName } from './cluster/app-role.ts';
 import { connectCluster } from './cluster/target.ts';
 import { type AppConfig, ConfigError, type DriftlessConfig, loadConfigFile } from './config.ts';
 import { openHistoryStore } from './history/open-store.ts';
@@ -69,8 +75,10 @@ export interface HandlerDeps {
   openStore?: () => Promise<HistoryStore>;
   /** @default `loadSource` with `DRIFTLESS_CACHE_DIR` and a Secrets Manager client */
   loadSource?: SourceLoader;
-  /** @default `connectCluster` (DescribeCluster + a signed EKS token) */
+  /** @default `connectCluster` (DescribeCluster + a signed EKS token) as the app's role */
   connect?: ClusterConnector;
+  /** The STS client that assumes the apps' roles. @default `new STSClient({})` */
+  sts?: STSClient;
   /** @default Date.now */
   now?: () => number;
   /** @default a publisher to `DRIFTLESS_EVENT_BUS`; none when it is unset */
@@ -92,16 +100,29 @@ export function createHandler(deps: HandlerDeps = {}): SyncHandler {
     deps.metrics ??
     new Metrics({ namespace: process.env.POWERTOOLS_METRICS_NAMESPACE ?? 'Driftless', serviceName });
   const config = once(deps.loadConfig ?? (() => loadConfigFile(requireEnv('DRIFTLESS_CONFIG_FILE'))));
-  const store = once(deps.openStore ?? (() => openHistoryStore(`dynamodb:${requireEnv('DRIFTLESS_TABLE')}`)));
-  let secrets: SecretsManagerClient | undefined;
-  const source: SourceLoader =
+  const store = once(
+    deps.openStore ??
+      (() =>
+        openHistoryStore(`dynamodb:${requireEnv('DRIFTLESS_TABLE')}`, {
+          recordTtlDays: recordTtlDays(process.env.DRIFTLESS_RECORD_TTL_DAYS),
+        })),
+  );
+  const identities = appIdentities(process.env.DRIFTLESS_APP_ROLE_ARN_PREFIX, deps.sts);
+  const secretsClients = new Map<string, SecretsManagerClient>();
+  // Per app: the Secrets Manager client and the cluster connection run as the app's own role.
+  const sourceFor = (app: string): SourceLoader =>
     deps.loadSource ??
     ((settings, context) => {
-      secrets ??= new SecretsManagerClient({});
+      let secrets = secretsClients.get(app);
+      if (!secrets) {
+        secrets = new SecretsManagerClient({ credentials: identities(app) });
+        secretsClients.set(app, secrets);
+      }
       const cacheDir = join(process.env.DRIFTLESS_CACHE_DIR ?? '/tmp/driftless', 'git');
       return loadSource(settings, { cacheDir, secrets, logger: syncLogger, ...context });
     });
-  const connect: ClusterConnector = deps.connect ?? ((target) => connectCluster(target));
+  const connectFor = (app: string): ClusterConnector =>
+    deps.connect ?? ((target) => connectCluster(target, { credentials: identities(app) }));
   const syncLogger = powertoolsSyncLogger(logger);
   const eventBus = process.env.DRIFTLESS_EVENT_BUS;
   const publishRunEvent =
@@ -112,7 +133,7 @@ export function createHandler(deps: HandlerDeps = {}): SyncHandler {
     const parsed = eventSchema.safeParse(event);
     if (!parsed.success) {
       throw new Error(
-        `invalid event ${JSON.stringify(event)}: expected {"app": "<name>"} (${parsed.error.issues[0]?.message})`,
+        `invalid event ${excerpt(JSON.stringify(event) ?? String(event))}: expected {"app": "<name>"} (${parsed.error.issues[0]?.message})`,
       );
     }
     const app = findApp(await config(), parsed.data.app);
@@ -138,6 +159,7 @@ export function createHandler(deps: HandlerDeps = {}): SyncHandler {
             name: app.cluster.name,
             region: app.cluster.region,
             roleArn: app.cluster.roleArn,
+            sessionName: appSessionName(app.name),
           },
           namespace: app.namespace,
           prune: app.prune,
@@ -145,7 +167,13 @@ export function createHandler(deps: HandlerDeps = {}): SyncHandler {
           allowEmpty: app.allowEmpty,
           trigger: parsed.data.trigger,
         },
-        { store: await store(), loadSource: source, connect, logger: syncLogger, now: deps.now },
+        {
+          store: await store(),
+          loadSource: sourceFor(app.name),
+          connect: connectFor(app.name),
+          logger: syncLogger,
+          now: deps.now,
+        },
       );
       logSyncRun(syncLogger, run);
       recordMetrics(metrics, run);
@@ -161,14 +189,22 @@ export function createHandler(deps: HandlerDeps = {}): SyncHandler {
   };
 }
 
+/** The other apps are not listed: an invoker learns nothing about them from a wrong name. */
 function findApp(config: DriftlessConfig, name: string): AppConfig {
   const app = config.apps.find((candidate) => candidate.name === name);
   if (!app) {
     throw new ConfigError(
-      `unknown app "${name}": the config lists ${config.apps.map((a) => `"${a.name}"`).join(', ')}`,
+      `unknown app ${excerpt(JSON.stringify(name))}: no app of that name is in the deployed config`,
     );
   }
   return app;
+}
+
+/** Event text echoed in an error is cut to this many characters. */
+const MAX_ECHO = 100;
+
+function excerpt(text: string): string {
+  return text.length > MAX_ECHO ? `${text.slice(0, MAX_ECHO)}… (${text.length} characters)` : text;
 }
 
 /** One EMF document per run, dimension `app`. Drift healed on the same revision counts as drift. */
@@ -232,6 +268,17 @@ function powertoolsSyncLogger(logger: Logger): SyncLogger {
       else logger[method](message);
     };
   return { debug: level('debug'), info: level('info'), warn: level('warn'), error: level('error') };
+}
+
+function recordTtlDays(value: string | undefined): number | undefined {
+  if (value === undefined || value === '') return undefined;
+  const days = Number(value);
+  if (!Number.isInteger(days) || days < 1) {
+    throw new ConfigError(
+      `environment variable DRIFTLESS_RECORD_TTL_DAYS must be a whole number of days, at least 1`,
+    );
+  }
+  return days;
 }
 
 function requireEnv(name: string): string {

@@ -378,4 +378,33 @@ describe('driftless failures and usage', () => {
     });
     expect(run.stdout).not.toContain('wJalrXUtnFEMI');
   });
+
+  it('token answers in the ExecCredential version kubectl asks for, and validates --region like sync', async () => {
+    const aws = {
+      AWS_ACCESS_KEY_ID: 'AKIDEXAMPLE',
+      AWS_SECRET_ACCESS_KEY: 'wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY',
+      AWS_CONFIG_FILE: join(workDir, 'none'),
+      AWS_SHARED_CREDENTIALS_FILE: join(workDir, 'none'),
+    };
+    const v1 = await driftless(['token', '--cluster', 'prod', '--region', 'eu-west-1'], {
+      ...aws,
+      KUBERNETES_EXEC_INFO: JSON.stringify({
+        kind: 'ExecCredential',
+        apiVersion: 'client.authentication.k8s.io/v1',
+        spec: { interactive: false },
+      }),
+    });
+    expect(v1.code).toBe(0);
+    expect(JSON.parse(v1.stdout).apiVersion).toBe('client.authentication.k8s.io/v1');
+
+    for (const args of [
+      ['token', '--cluster', 'prod', '--region', 'evil.example.com/x'],
+      ['sync', '--repo', repo, '--app', 'cli-app', '--cluster', 'prod', '--region', 'evil.example.com/x'],
+    ]) {
+      const run = await driftless(args, aws);
+      expect(run.code).toBe(2);
+      expect(run.stdout).toBe('');
+      expect(run.stderr).toMatch(/--region must be an AWS region such as eu-west-1/);
+    }
+  });
 });

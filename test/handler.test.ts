@@ -7,7 +7,7 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBClient, ScanCommand } from '@aws-sdk/client-dynamodb';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, inject, it, vi } from 'vitest';
@@ -119,7 +119,15 @@ describe('handler', () => {
     const handler = createHandler({ connect: localConnector(targets) });
     const summary = await handler({ app: 'handler-app' });
 
-    expect(targets).toEqual([{ type: 'eks', name: 'prod', region: 'eu-west-1', roleArn: undefined }]);
+    expect(targets).toEqual([
+      {
+        type: 'eks',
+        name: 'prod',
+        region: 'eu-west-1',
+        roleArn: undefined,
+        sessionName: 'driftless-handler-app',
+      },
+    ]);
     expect(summary).toMatchObject({
       app: 'handler-app',
       cluster: 'prod (eu-west-1)',
@@ -218,6 +226,21 @@ describe('handler', () => {
     });
   });
 
+  it('keeps run records as many days as DRIFTLESS_RECORD_TTL_DAYS says', async () => {
+    vi.stubEnv('DRIFTLESS_RECORD_TTL_DAYS', '7');
+    const summary = await createHandler({ connect: localConnector([]) })({ app: 'handler-app' });
+    const client = new DynamoDBClient(dynamo.clientConfig);
+    try {
+      const { Items = [] } = await client.send(new ScanCommand({ TableName: TABLE }));
+      const record = Items.find((item) => item.sk?.S?.includes(summary.runId ?? 'none') && item.expiresAt);
+      expect(Number(record?.expiresAt?.N)).toBe(
+        Math.floor(Date.parse(summary.startedAt ?? '') / 1000) + 7 * 86_400,
+      );
+    } finally {
+      client.destroy();
+    }
+  });
+
   it('does nothing for a suspended app', async () => {
     const targets: ClusterTarget[] = [];
     const summary = await createHandler({ connect: localConnector(targets) })({ app: 'handler-paused' });
@@ -228,9 +251,15 @@ describe('handler', () => {
   it('throws for invocation-level errors: bad event, unknown app, invalid config, missing table', async () => {
     const handler = createHandler({ connect: localConnector([]) });
     await expect(handler({})).rejects.toThrow(/invalid event .*"app"/);
-    await expect(handler({ app: 'nope' })).rejects.toThrow(
-      /unknown app "nope": the config lists "handler-app"/,
+    await expect(handler({ app: 'nope' })).rejects.toThrow(/unknown app "nope": no app of that name/);
+    // A huge name is cut, and the configured apps are never listed to the invoker.
+    const huge = await handler({ app: 'x'.repeat(300_000) }).then(
+      () => '',
+      (error: Error) => error.message,
     );
+    expect(huge.length).toBeLessThan(300);
+    expect(huge).toContain('(300002 characters)');
+    expect(huge).not.toContain('handler-app');
 
     const badConfig = join(workDir, 'bad.yaml');
     await writeFile(

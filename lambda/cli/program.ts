@@ -19,10 +19,11 @@ import { basename, join } from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
 import { withAwsHint } from '../aws-hints.ts';
 import { connectCluster } from '../cluster/target.ts';
-import { appSchema } from '../config.ts';
+import { appSchema, clusterSchema } from '../config.ts';
 import { openHistoryStore } from '../history/open-store.ts';
 import { errorMessage } from '../log.ts';
 import type { SyncResult } from '../reconcile/types.ts';
+import { parseRepoUrl } from '../source/repo-url.ts';
 import { loadSource, type RenderMode } from '../source/source.ts';
 import { type ClusterTarget, runSync, type SyncInput } from '../sync.ts';
 import { EXIT, ExitSignal, exit } from './exit.ts';
@@ -206,22 +207,34 @@ function clusterTarget(options: SyncOptions): ClusterTarget {
       type: 'eks',
       name: options.cluster,
       region: requireRegion(options.region),
-      roleArn: options.roleArn,
+      roleArn: checkRoleArn(options.roleArn),
     };
   }
   if (options.region || options.roleArn) throw new UsageError('--region and --role-arn need --cluster');
   return { type: 'kubeconfig', kubeconfig: options.kubeconfig, context: options.context };
 }
 
+/** The region from `--region` or the environment, checked like the config's `cluster.region` (it becomes a host name). */
 function requireRegion(region?: string): string {
   const resolved = region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION;
   if (!resolved) throw new UsageError('--cluster needs --region (or AWS_REGION)');
+  const check = clusterSchema.shape.region.safeParse(resolved);
+  if (!check.success) {
+    const from = region ? '--region' : 'AWS_REGION';
+    throw new UsageError(`${from} ${check.error.issues[0]?.message ?? 'is not an AWS region'}`);
+  }
   return resolved;
 }
 
-/** `https://host/team/web-app.git` or `./web-app/` -> `web-app`. */
+function checkRoleArn(roleArn?: string): string | undefined {
+  const check = clusterSchema.shape.roleArn.safeParse(roleArn);
+  if (!check.success) throw new UsageError(`--role-arn ${check.error.issues[0]?.message ?? 'is invalid'}`);
+  return roleArn;
+}
+
+/** `https://host/team/web-app.git` or `./web-app/` -> `web-app`; from a URL's path only, never its user info. */
 function appNameFromRepo(repo: string): string {
-  const name = basename(repo.replace(/[/\\]+$/, '')).replace(/\.git$/, '');
+  const name = basename((parseRepoUrl(repo)?.pathname ?? repo).replace(/[/\\]+$/, '')).replace(/\.git$/, '');
   return name
     .toLowerCase()
     .replace(/[^a-z0-9-]+/g, '-')
@@ -253,23 +266,32 @@ function tokenCommand(): Command {
     .option('--role-arn <arn>', 'IAM role to assume first')
     .action(async (options: { cluster: string; region?: string; roleArn?: string }) => {
       const region = requireRegion(options.region);
+      const roleArn = checkRoleArn(options.roleArn);
       // The AWS SDK loads only for this command (and EKS targets): `sync` on a kubeconfig never needs it.
       const [
         { STSClient },
         { fromNodeProviderChain },
         { assumedRoleCredentials },
-        { execCredential, getEksToken },
+        { execCredential, getEksToken, requestedExecCredentialVersion },
       ] = await Promise.all([
         import('@aws-sdk/client-sts'),
         import('@aws-sdk/credential-providers'),
         import('../cluster/assume-role.ts'),
         import('../cluster/token.ts'),
       ]);
-      const credentials = options.roleArn
-        ? assumedRoleCredentials({ roleArn: options.roleArn, sts: new STSClient({ region }) })
+      // kubectl says which ExecCredential version it reads; answer in it, as `aws eks get-token` does.
+      const execInfo = process.env.KUBERNETES_EXEC_INFO;
+      const apiVersion = requestedExecCredentialVersion(execInfo);
+      if (execInfo && !apiVersion) {
+        process.stderr.write(
+          'driftless: KUBERNETES_EXEC_INFO asks for an ExecCredential version other than client.authentication.k8s.io/v1 or v1beta1; answering in v1beta1\n',
+        );
+      }
+      const credentials = roleArn
+        ? assumedRoleCredentials({ roleArn, sts: new STSClient({ region }) })
         : fromNodeProviderChain();
       const { token, expiresAt } = await getEksToken({ clusterName: options.cluster, region, credentials });
-      await writeStdout(`${JSON.stringify(execCredential(token, expiresAt))}\n`);
+      await writeStdout(`${JSON.stringify(execCredential(token, expiresAt, apiVersion))}\n`);
     });
 }
 

@@ -24,6 +24,7 @@ export async function connectEks(
     ? assumedRoleCredentials({
         roleArn: target.roleArn,
         sts: clientFrom(options.sts, target.region, baseCredentials, STSClient),
+        sessionName: target.sessionName,
         now,
       })
     : baseCredentials;

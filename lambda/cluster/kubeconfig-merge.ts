@@ -7,7 +7,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { delimiter, dirname, isAbsolute, join, resolve } from 'node:path';
-import { parse, stringify } from 'yaml';
+import { stringify } from 'yaml';
+import { parseKubeConfig, readKubeConfigText } from './kubeconfig.ts';
 
 type Named = { name?: string; [key: string]: unknown };
 
@@ -37,7 +38,8 @@ export function mergeKubeConfigs(paths: string[]): MergedKubeConfig {
   const merged: MergedKubeConfig = { clusters: [], users: [], contexts: [], files: [] };
   for (const path of paths) {
     if (!existsSync(path)) continue;
-    const raw = (parse(readFileSync(path, 'utf8')) ?? {}) as Record<string, unknown>;
+    // Bounded, and a syntax error names line and column only (never the line: it may hold a token).
+    const raw = (parseKubeConfig(readKubeConfigText(path), path) ?? {}) as Record<string, unknown>;
     if (typeof raw !== 'object') continue;
     merged.files.push(path);
     if (!merged['current-context'] && typeof raw['current-context'] === 'string' && raw['current-context']) {
@@ -88,7 +90,7 @@ export function contextName(kubeconfig?: string, context?: string): string | und
     const list = kubeconfig ? undefined : kubeconfigList();
     if (list) return mergeKubeConfigs(list)['current-context'];
     const path = kubeconfig ?? process.env.KUBECONFIG ?? join(homedir(), '.kube', 'config');
-    const raw = parse(readFileSync(path, 'utf8')) as Record<string, unknown> | null;
+    const raw = parseKubeConfig(readKubeConfigText(path), path) as Record<string, unknown> | null;
     const name = raw?.['current-context'];
     return typeof name === 'string' && name ? name : undefined;
   } catch {

@@ -4,10 +4,10 @@
  * more than a whole no-op sync. Anything else (exec plugins, auth providers, merged KUBECONFIG
  * lists) returns `undefined`, and the caller falls back to client-node, which supports it all.
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { delimiter, dirname, isAbsolute, join } from 'node:path';
-import { parse } from 'yaml';
+import { parse, YAMLError } from 'yaml';
 import type { KubeConnection } from './kube-client.ts';
 
 type Named<K extends string, T> = { name: string } & { [P in K]?: T };
@@ -28,6 +28,9 @@ interface RawKubeConfig {
   >[];
   users?: Named<'user', Record<string, unknown>>[];
 }
+
+/** A kubeconfig larger than this is refused before it is read (real ones are a few KiB per cluster). */
+export const MAX_KUBECONFIG_BYTES = 4 * 1024 * 1024;
 
 const SIMPLE_USER_KEYS = new Set([
   'token',
@@ -51,7 +54,7 @@ export function defaultKubeConfigPath(): string | undefined {
  * Errors that client-node would also raise (missing file, unknown context) are thrown here.
  */
 export function readSimpleKubeConfig(path: string, context?: string): KubeConnection | undefined {
-  const raw = parse(readFileSync(path, 'utf8')) as RawKubeConfig | null;
+  const raw = parseKubeConfig(readKubeConfigText(path), path) as RawKubeConfig | null;
   if (!raw || typeof raw !== 'object') return undefined;
   const contextName = context ?? raw['current-context'];
   const ctx = raw.contexts?.find((c) => c.name === contextName)?.context;
@@ -87,4 +90,47 @@ export function readSimpleKubeConfig(path: string, context?: string): KubeConnec
         ? async () => `Bearer ${file(tokenFile).trim()}`
         : undefined,
   };
+}
+
+/** The file's text, refused unread when it is over {@link MAX_KUBECONFIG_BYTES}. */
+export function readKubeConfigText(path: string): string {
+  checkKubeConfigSize(path);
+  return readFileSync(path, 'utf8');
+}
+
+/** Throws when the file at `path` is over {@link MAX_KUBECONFIG_BYTES}; a missing file passes. */
+export function checkKubeConfigSize(path: string): void {
+  const size = statSync(path, { throwIfNoEntry: false })?.size ?? 0;
+  if (size > MAX_KUBECONFIG_BYTES) {
+    throw new Error(
+      `kubeconfig ${path} is ${size} bytes, over the ${MAX_KUBECONFIG_BYTES}-byte limit for a kubeconfig`,
+    );
+  }
+}
+
+/**
+ * Parses kubeconfig text. A syntax error names the file, line and column only: the parser's own
+ * message quotes the offending line, which in a kubeconfig is often a token or a key.
+ */
+export function parseKubeConfig(text: string, path: string): unknown {
+  try {
+    return parse(text);
+  } catch (error) {
+    throw kubeConfigSyntaxError(error, path);
+  }
+}
+
+/** A parse error (yaml's or client-node's js-yaml) as `kubeconfig PATH is not valid YAML (line L, column C)`. */
+export function kubeConfigSyntaxError(error: unknown, path: string): Error {
+  let where = '';
+  if (error instanceof YAMLError && error.linePos) {
+    where = ` (line ${error.linePos[0].line}, column ${error.linePos[0].col})`;
+  } else {
+    // js-yaml's YAMLException carries a 0-based `mark`.
+    const mark = (error as { mark?: { line?: unknown; column?: unknown } } | null)?.mark;
+    if (typeof mark?.line === 'number' && typeof mark.column === 'number') {
+      where = ` (line ${mark.line + 1}, column ${mark.column + 1})`;
+    }
+  }
+  return new Error(`kubeconfig ${path} is not valid YAML${where}`);
 }

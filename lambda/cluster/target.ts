@@ -4,13 +4,19 @@
  * comes from `DescribeCluster`, the bearer token is signed here from the caller's AWS identity
  * and renewed while the client lives.
  */
+import { delimiter } from 'node:path';
 import type { EKSClient } from '@aws-sdk/client-eks';
 import type { STSClient } from '@aws-sdk/client-sts';
 import type { AwsCredentialIdentityProvider } from '@smithy/types';
 import { withAwsHint } from '../aws-hints.ts';
 import { explainDenied } from './explain-denied.ts';
 import { createKubeClient, type KubeClient, kubeClientFromKubeConfig } from './kube-client.ts';
-import { defaultKubeConfigPath, readSimpleKubeConfig } from './kubeconfig.ts';
+import {
+  checkKubeConfigSize,
+  defaultKubeConfigPath,
+  kubeConfigSyntaxError,
+  readSimpleKubeConfig,
+} from './kubeconfig.ts';
 import { kubeconfigIdentity, kubeconfigList, kubeconfigText, mergeKubeConfigs } from './kubeconfig-merge.ts';
 
 export type ClusterTarget =
@@ -21,6 +27,8 @@ export type ClusterTarget =
       region: string;
       /** A role to assume first, e.g. in the cluster's account. @default the caller's own identity */
       roleArn?: string;
+      /** Session name for assuming `roleArn` (CloudTrail, the cluster's audit log). @default 'driftless' */
+      sessionName?: string;
     }
   | {
       type: 'kubeconfig';
@@ -85,12 +93,24 @@ async function connectKubeConfig(
   const { KubeConfig } = await import('@kubernetes/client-node');
   const kc = new KubeConfig();
   const list = target.kubeconfig ? undefined : kubeconfigList();
-  if (target.kubeconfig) kc.loadFromFile(target.kubeconfig);
-  else if (list) {
-    // client-node merges a list differently from kubectl (the last current-context wins, a
-    // duplicate name is an error): merge it as kubectl does.
-    kc.loadFromString(kubeconfigText(mergeKubeConfigs(list)));
-  } else kc.loadFromDefault();
+  const files = target.kubeconfig
+    ? [target.kubeconfig]
+    : (list ?? (process.env.KUBECONFIG ?? '').split(delimiter));
+  // The same size bound as the simple reader; a parse error must not quote the file's line.
+  for (const file of files.filter(Boolean)) checkKubeConfigSize(file);
+  try {
+    if (target.kubeconfig) kc.loadFromFile(target.kubeconfig);
+    else if (list) {
+      // client-node merges a list differently from kubectl (the last current-context wins, a
+      // duplicate name is an error): merge it as kubectl does.
+      kc.loadFromString(kubeconfigText(mergeKubeConfigs(list)));
+    } else kc.loadFromDefault();
+  } catch (error) {
+    if ((error as Error)?.name === 'YAMLException') {
+      throw kubeConfigSyntaxError(error, target.kubeconfig ?? process.env.KUBECONFIG ?? '(default)');
+    }
+    throw error;
+  }
   if (target.context) {
     if (!kc.getContextObject(target.context)) {
       const known = kc.getContexts().map((c) => c.name);

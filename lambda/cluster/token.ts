@@ -45,10 +45,25 @@ export interface EksToken {
   expiresAt: Date;
 }
 
+/** DNS suffixes of the partitions whose region names differ from the commercial one's. */
+const PARTITION_DNS_SUFFIXES: readonly [prefix: string, suffix: string][] = [
+  ['cn-', 'amazonaws.com.cn'],
+  ['us-isof-', 'csp.hci.ic.gov'],
+  ['us-isob-', 'sc2s.sgov.gov'],
+  ['us-iso-', 'c2s.ic.gov'],
+  ['eu-isoe-', 'cloud.adc-e.uk'],
+];
+
+/** The regional STS host of `region`'s partition: `sts.cn-north-1.amazonaws.com.cn` in China. */
+export function stsHostname(region: string): string {
+  const suffix = PARTITION_DNS_SUFFIXES.find(([prefix]) => region.startsWith(prefix))?.[1] ?? 'amazonaws.com';
+  return `sts.${region}.${suffix}`;
+}
+
 /** Presigns STS `GetCallerIdentity` for `clusterName` and wraps it as an EKS bearer token. */
 export async function getEksToken(input: EksTokenInput): Promise<EksToken> {
   const signingDate = (input.now ?? (() => new Date()))();
-  const hostname = `sts.${input.region}.amazonaws.com`;
+  const hostname = stsHostname(input.region);
   const signer = new SignatureV4({
     credentials: input.credentials,
     region: input.region,
@@ -85,18 +100,46 @@ export async function getEksToken(input: EksTokenInput): Promise<EksToken> {
   return { token, expiresAt: new Date(signedAt + TOKEN_VALIDITY_MS) };
 }
 
+/** The exec plugin API versions `driftless token` answers in (kubectl 1.24+ dropped v1alpha1). */
+export const EXEC_CREDENTIAL_VERSIONS = [
+  'client.authentication.k8s.io/v1beta1',
+  'client.authentication.k8s.io/v1',
+] as const;
+export type ExecCredentialVersion = (typeof EXEC_CREDENTIAL_VERSIONS)[number];
+
 /** An ExecCredential for kubectl's exec plugin protocol, what `driftless token` prints. */
 export interface ExecCredential {
-  apiVersion: 'client.authentication.k8s.io/v1beta1';
+  apiVersion: ExecCredentialVersion;
   kind: 'ExecCredential';
   spec: Record<string, never>;
   status: { token: string; expirationTimestamp: string };
 }
 
+/**
+ * The version kubectl asks for in `KUBERNETES_EXEC_INFO` (the ExecCredential it would send), or
+ * `undefined` when it asks for none or for one this does not speak (the caller says so).
+ */
+export function requestedExecCredentialVersion(
+  execInfo: string | undefined,
+): ExecCredentialVersion | undefined {
+  if (!execInfo) return undefined;
+  let apiVersion: unknown;
+  try {
+    apiVersion = (JSON.parse(execInfo) as { apiVersion?: unknown } | null)?.apiVersion;
+  } catch {
+    return undefined;
+  }
+  return EXEC_CREDENTIAL_VERSIONS.find((version) => version === apiVersion);
+}
+
 /** Wraps a token the way `aws eks get-token` does, so kubectl caches it until `expiresAt`. */
-export function execCredential(token: string, expiresAt: Date): ExecCredential {
+export function execCredential(
+  token: string,
+  expiresAt: Date,
+  apiVersion: ExecCredentialVersion = 'client.authentication.k8s.io/v1beta1',
+): ExecCredential {
   return {
-    apiVersion: 'client.authentication.k8s.io/v1beta1',
+    apiVersion,
     kind: 'ExecCredential',
     spec: {},
     // RFC 3339 without fractions, as the exec plugin protocol examples and the AWS CLI write it.

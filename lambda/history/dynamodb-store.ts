@@ -45,6 +45,19 @@ import {
 import { redactRecord } from './redaction.ts';
 import { type HistoryStore, StateConflictError, type StoredState, type SyncRecord } from './store.ts';
 
+/**
+ * The DynamoDB actions this store calls (BatchGet, Get, Put, Update, Delete, Query), and so all
+ * the stack grants the function on its table.
+ */
+export const HISTORY_TABLE_ACTIONS = [
+  'dynamodb:BatchGetItem',
+  'dynamodb:DeleteItem',
+  'dynamodb:GetItem',
+  'dynamodb:PutItem',
+  'dynamodb:Query',
+  'dynamodb:UpdateItem',
+] as const;
+
 export interface DynamoHistoryStoreOptions {
   /** The history table (key schema in `HISTORY_TABLE_SCHEMA`). */
   tableName: string;

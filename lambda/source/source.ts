@@ -23,6 +23,7 @@ import { fetchRevision } from './remote.ts';
 import { loadObjects } from './render/load-objects.ts';
 import type { RenderOptions } from './render/render.ts';
 import type { ClusterCapabilities, Renderer, RenderSettings } from './render/settings.ts';
+import { insecureRepoReason } from './repo-url.ts';
 import { normalizeRepoPath } from './tree.ts';
 
 export { redactUrl, SourceError } from './errors.ts';
@@ -162,6 +163,9 @@ async function loadRemote(
   options: LoadSourceOptions,
 ): Promise<LoadedSource> {
   const { url, username, password } = splitUrlCredentials(settings.repo);
+  // Before any secret is read or request made: nothing may go out in clear text to another host.
+  const insecure = insecureRepoReason(new URL(url));
+  if (insecure) throw new SourceError(`${url}: ${insecure}`);
   const credentials = await resolveCredentials({
     repo: url,
     url: { username, password },

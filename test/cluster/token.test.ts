@@ -4,6 +4,8 @@ import {
   execCredential,
   getEksToken,
   MAX_TOKEN_BYTES,
+  requestedExecCredentialVersion,
+  stsHostname,
   TOKEN_PREFIX,
 } from '../../lambda/cluster/token.ts';
 import { CALLER } from '../support/eks-control-plane.ts';
@@ -51,6 +53,16 @@ describe('getEksToken', () => {
     expect(url.searchParams.get('X-Amz-SignedHeaders')).toBe('host;x-k8s-aws-id');
     expect(url.searchParams.has('x-k8s-aws-id')).toBe(false);
     expect(Buffer.byteLength(token)).toBeLessThanOrEqual(MAX_TOKEN_BYTES);
+  });
+
+  it("signs for the STS host of the region's partition: amazonaws.com.cn in China regions", async () => {
+    const china = await getEksToken({ clusterName: 'prod', region: 'cn-north-1', credentials: CALLER });
+    expect(presignedUrl(china.token).origin).toBe('https://sts.cn-north-1.amazonaws.com.cn');
+    expect(presignedUrl(china.token).searchParams.get('X-Amz-Credential')).toContain('/cn-north-1/sts/');
+    expect(stsHostname('cn-northwest-1')).toBe('sts.cn-northwest-1.amazonaws.com.cn');
+    expect(stsHostname('us-gov-west-1')).toBe('sts.us-gov-west-1.amazonaws.com');
+    expect(stsHostname('us-iso-east-1')).toBe('sts.us-iso-east-1.c2s.ic.gov');
+    expect(stsHostname('us-isob-east-1')).toBe('sts.us-isob-east-1.sc2s.sgov.gov');
   });
 
   it('says the token expires 14 minutes after signing, inside the server-side 15', async () => {
@@ -147,6 +159,23 @@ describe('execCredential', () => {
       spec: {},
       status: { token: 'k8s-aws-v1.abc', expirationTimestamp: '2026-03-01T12:14:00Z' },
     });
+  });
+
+  it('answers in the version kubectl asks for through KUBERNETES_EXEC_INFO (v1 or v1beta1)', () => {
+    const info = (apiVersion: string) =>
+      JSON.stringify({ kind: 'ExecCredential', apiVersion, spec: { interactive: false } });
+    expect(requestedExecCredentialVersion(info('client.authentication.k8s.io/v1'))).toBe(
+      'client.authentication.k8s.io/v1',
+    );
+    expect(requestedExecCredentialVersion(info('client.authentication.k8s.io/v1beta1'))).toBe(
+      'client.authentication.k8s.io/v1beta1',
+    );
+    expect(requestedExecCredentialVersion(info('client.authentication.k8s.io/v1alpha1'))).toBeUndefined();
+    expect(requestedExecCredentialVersion('not json')).toBeUndefined();
+    expect(requestedExecCredentialVersion(undefined)).toBeUndefined();
+    expect(execCredential('t', new Date(0), 'client.authentication.k8s.io/v1').apiVersion).toBe(
+      'client.authentication.k8s.io/v1',
+    );
   });
 });
 

@@ -40,6 +40,31 @@ describe('infra/app.ts', () => {
       (r: any) => r.Type === 'AWS::Scheduler::Schedule',
     );
     expect(schedules.map((s: any) => s.Properties.Target.Input)).toEqual(['{"app":"guestbook"}']);
+    // The example app gets edit rights in its own namespace, not cluster-admin.
+    const entries = Object.values(template.Resources).filter((r: any) => r.Type === 'AWS::EKS::AccessEntry');
+    expect(entries.map((e: any) => e.Properties.AccessPolicies)).toEqual([
+      [
+        {
+          PolicyArn: expect.objectContaining({
+            'Fn::Join': ['', expect.arrayContaining([':eks::aws:cluster-access-policy/AmazonEKSEditPolicy'])],
+          }),
+          AccessScope: { Type: 'namespace', Namespaces: ['guestbook'] },
+        },
+      ],
+    ]);
+  });
+
+  it('runs the NIST 800-53 R5 pack as well when encryptionKeyArn is set, and passes it', async () => {
+    const result = await synthApp({
+      encryptionKeyArn: 'arn:aws:kms:eu-west-1:111122223333:key/11111111-2222-3333-4444-555555555555',
+      recordTtlDays: '365',
+      logRetentionDays: '400',
+    });
+    expect(result.stderr).not.toMatch(/NIST|AwsSolutions/);
+    expect(result.code).toBe(0);
+    const template = readFileSync(join(result.outdir, 'Driftless.template.json'), 'utf8');
+    expect(template).toMatch(/"DRIFTLESS_RECORD_TTL_DAYS":\s*"365"/);
+    expect(template).toMatch(/"RetentionInDays":\s*400/);
   });
 
   it('reads the config named by -c config and names the bad setting when it is invalid', async () => {

@@ -38,7 +38,7 @@ describe('function bundle', () => {
       env: { PATH: process.env.PATH, DRIFTLESS_CONFIG_FILE: join(task, 'driftless.config.yaml') },
     });
     expect(stdout).toContain(
-      'ConfigError: unknown app "not-listed": the config lists "bundle-web", "bundle-api"',
+      'ConfigError: unknown app "not-listed": no app of that name is in the deployed config',
     );
   });
 });

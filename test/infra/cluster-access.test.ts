@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { Match, type Template } from 'aws-cdk-lib/assertions';
 import { describe, expect, it } from 'vitest';
 import { appConfig, synthAgent } from './synth-agent.ts';
@@ -7,8 +9,12 @@ interface Statement {
   resources: string[];
 }
 
-/** Every IAM statement in the template, with CloudFormation references rendered as `<...>` (as cdk-nag does). */
-function statements(template: Template): Statement[] {
+/**
+ * Every IAM statement in the template, with CloudFormation references rendered as `<...>` (as
+ * cdk-nag does); with `role`, only the statements of policies attached to roles whose logical ID
+ * starts with it.
+ */
+function statements(template: Template, role?: string): Statement[] {
   const render = (value: unknown): string => {
     if (typeof value === 'string') return value;
     const node = value as Record<string, unknown>;
@@ -21,16 +27,20 @@ function statements(template: Template): Statement[] {
     return JSON.stringify(value);
   };
   const list = <T>(value: T | T[]): T[] => (Array.isArray(value) ? value : [value]);
-  return Object.values(template.findResources('AWS::IAM::Policy')).flatMap((policy) =>
-    list(policy.Properties.PolicyDocument.Statement).map((statement: any) => ({
-      actions: list(statement.Action),
-      resources: list(statement.Resource).map(render),
-    })),
-  );
+  const attached = (policy: any) =>
+    !role || list(policy.Properties.Roles).some((ref: any) => String(ref.Ref).startsWith(role));
+  return Object.values(template.findResources('AWS::IAM::Policy'))
+    .filter(attached)
+    .flatMap((policy) =>
+      list(policy.Properties.PolicyDocument.Statement).map((statement: any) => ({
+        actions: list(statement.Action),
+        resources: list(statement.Resource).map(render),
+      })),
+    );
 }
 
-function resourcesOf(template: Template, action: string): string[] {
-  return statements(template)
+function resourcesOf(template: Template, action: string, role?: string): string[] {
+  return statements(template, role)
     .filter((statement) => statement.actions.includes(action))
     .flatMap((statement) => statement.resources)
     .sort();
@@ -68,14 +78,52 @@ describe('IAM scoping', () => {
     ]);
   });
 
-  it('allows sts:AssumeRole on the listed roles only, and leaves their cluster to that role', () => {
-    expect(resourcesOf(template, 'sts:AssumeRole')).toEqual([
+  it("gives each app's role its own cluster, secret and cross-account role, and the function's role none of them", () => {
+    expect(resourcesOf(template, 'eks:DescribeCluster', 'AgentAppRolesiamweb')).toEqual([
+      'arn:<AWS::Partition>:eks:eu-west-1:<AWS::AccountId>:cluster/prod',
+    ]);
+    expect(resourcesOf(template, 'secretsmanager:GetSecretValue', 'AgentAppRolesiamweb')).toEqual([
+      'arn:<AWS::Partition>:secretsmanager:<AWS::Region>:<AWS::AccountId>:secret:git/web-??????',
+    ]);
+    expect(resourcesOf(template, 'sts:AssumeRole', 'AgentAppRolesiamfar')).toEqual([
       'arn:aws:iam::444455556666:role/driftless-deployer',
     ]);
+    // With a role to assume, the cluster is that role's to describe.
     expect(resourcesOf(template, 'eks:DescribeCluster').join()).not.toContain('partner');
+    const own = statements(template, 'AgentRole').flatMap((statement) => statement.actions);
+    expect(own.filter((action) => /^(eks|secretsmanager):/.test(action))).toEqual([]);
+    expect(resourcesOf(template, 'sts:AssumeRole', 'AgentRole')).toEqual([
+      expect.stringMatching(/^<AgentAppRolesiamapi\w+\.Arn>$/),
+      expect.stringMatching(/^<AgentAppRolesiamfar\w+\.Arn>$/),
+      expect.stringMatching(/^<AgentAppRolesiamweb\w+\.Arn>$/),
+    ]);
   });
 
-  it('reads and writes the history table through a grant on the table itself', () => {
+  it('grants on the history table exactly the DynamoDB actions the store calls', () => {
+    const actions = statements(template, 'AgentRole')
+      .flatMap((statement) => statement.actions)
+      .filter((action) => action.startsWith('dynamodb:'))
+      .sort();
+    expect(actions).toEqual([
+      'dynamodb:BatchGetItem',
+      'dynamodb:DeleteItem',
+      'dynamodb:GetItem',
+      'dynamodb:PutItem',
+      'dynamodb:Query',
+      'dynamodb:UpdateItem',
+    ]);
+    // ...and that list is what the store's source sends, command for command.
+    const source = readFileSync(join(import.meta.dirname, '../../lambda/history/dynamodb-store.ts'), 'utf8');
+    const sent = new Set([...source.matchAll(/new (\w+)Command\(/g)].map((match) => match[1] ?? ''));
+    const action: Record<string, string> = {
+      BatchGet: 'BatchGetItem',
+      Delete: 'DeleteItem',
+      Get: 'GetItem',
+      Put: 'PutItem',
+      Query: 'Query',
+      Update: 'UpdateItem',
+    };
+    expect([...sent].map((name) => `dynamodb:${action[name] ?? name}`).sort()).toEqual(actions);
     expect(resourcesOf(template, 'dynamodb:PutItem')).toEqual([
       expect.stringMatching(/^<AgentTable\w+\.Arn>$/),
     ]);
@@ -104,7 +152,7 @@ describe('EKS access entries', () => {
     template.resourceCountIs('AWS::EKS::AccessEntry', 0);
   });
 
-  it("gives the function's role the chosen policy on the app's cluster", () => {
+  it("gives the app's own role the chosen policy on the app's cluster", () => {
     const { template } = synthAgent([
       appConfig('ae-admin', {
         cluster: { name: 'prod', region: 'eu-west-1', access: { policy: 'AmazonEKSClusterAdminPolicy' } },
@@ -114,7 +162,7 @@ describe('EKS access entries', () => {
     template.hasResourceProperties('AWS::EKS::AccessEntry', {
       ClusterName: 'prod',
       Type: 'STANDARD',
-      PrincipalArn: { 'Fn::GetAtt': [Match.stringLikeRegexp('^AgentRole'), 'Arn'] },
+      PrincipalArn: { 'Fn::GetAtt': [Match.stringLikeRegexp('^AgentAppRolesaeadmin'), 'Arn'] },
       AccessPolicies: [
         {
           PolicyArn: {
@@ -133,41 +181,48 @@ describe('EKS access entries', () => {
     });
   });
 
-  it('merges the apps of one cluster into one entry: namespaces add up, cluster scope wins', () => {
-    const edit = (namespaces?: string[]) => ({ policy: 'AmazonEKSEditPolicy', namespaces });
+  it('gives each app of a shared cluster an entry of its own: its policy on its namespaces, or its groups', () => {
     const { template } = synthAgent([
-      appConfig('ae-a', { cluster: { name: 'shared', region: 'eu-west-1', access: edit(['team-a']) } }),
-      appConfig('ae-b', {
-        cluster: { name: 'shared', region: 'eu-west-1', access: edit(['team-b', 'team-a']) },
-      }),
-      appConfig('ae-c', {
+      appConfig('ae-a', {
         cluster: {
           name: 'shared',
           region: 'eu-west-1',
-          access: { policy: 'arn:aws:eks::aws:cluster-access-policy/AmazonEKSViewPolicy' },
+          access: { policy: 'AmazonEKSEditPolicy', namespaces: ['team-a'] },
         },
       }),
-      appConfig('ae-d', { cluster: { name: 'other', region: 'eu-west-1', access: edit(['x']) } }),
-      appConfig('ae-e', { cluster: { name: 'other', region: 'eu-west-1', access: edit() } }),
+      appConfig('ae-b', {
+        cluster: { name: 'shared', region: 'eu-west-1', access: { kubernetesGroups: ['team-b-deployers'] } },
+      }),
     ]);
     template.resourceCountIs('AWS::EKS::AccessEntry', 2);
     template.hasResourceProperties('AWS::EKS::AccessEntry', {
       ClusterName: 'shared',
+      PrincipalArn: { 'Fn::GetAtt': [Match.stringLikeRegexp('^AgentAppRolesaea'), 'Arn'] },
       AccessPolicies: [
-        {
-          PolicyArn: Match.anyValue(),
-          AccessScope: { Type: 'namespace', Namespaces: ['team-a', 'team-b'] },
-        },
-        {
-          PolicyArn: 'arn:aws:eks::aws:cluster-access-policy/AmazonEKSViewPolicy',
-          AccessScope: { Type: 'cluster' },
-        },
+        { PolicyArn: Match.anyValue(), AccessScope: { Type: 'namespace', Namespaces: ['team-a'] } },
       ],
+      KubernetesGroups: Match.absent(),
     });
     template.hasResourceProperties('AWS::EKS::AccessEntry', {
-      ClusterName: 'other',
-      AccessPolicies: [{ PolicyArn: Match.anyValue(), AccessScope: { Type: 'cluster' } }],
+      ClusterName: 'shared',
+      PrincipalArn: { 'Fn::GetAtt': [Match.stringLikeRegexp('^AgentAppRolesaeb'), 'Arn'] },
+      KubernetesGroups: ['team-b-deployers'],
+      AccessPolicies: Match.absent(),
     });
+  });
+
+  it('names an access setting with neither a policy nor groups, namespaces without a policy, and a system: group', () => {
+    const refused = (access: unknown) => () =>
+      synthAgent([appConfig('ae-bad', { cluster: { name: 'a', region: 'eu-west-1', access } })], {
+        nag: false,
+      });
+    expect(refused({})).toThrow(/apps\[0\]\.cluster\.access: set policy, kubernetesGroups or both/);
+    expect(refused({ kubernetesGroups: ['g'], namespaces: ['x'] })).toThrow(
+      /apps\[0\]\.cluster\.access\.namespaces: namespaces limits a policy/,
+    );
+    expect(refused({ kubernetesGroups: ['system:masters'] })).toThrow(
+      /kubernetesGroups\[0\]: must not start with "system:"/,
+    );
   });
 
   it('checks at deploy time that an environment-agnostic stack deploys in the cluster region', () => {
@@ -211,5 +266,47 @@ describe('EKS access entries', () => {
         }),
       ]),
     ).toThrow(/apps\[0\]\.cluster\.access: cannot be combined with cluster\.roleArn/);
+  });
+});
+
+describe('per-app identity', () => {
+  const { template } = synthAgent([
+    appConfig('id-web'),
+    appConfig('id-a-very-long-application-name-that-needs-shortening-x'),
+  ]);
+
+  it("trusts only the function's role, and only in a session named for its own app", () => {
+    template.hasResourceProperties('AWS::IAM::Role', {
+      Path: '/driftless/',
+      AssumeRolePolicyDocument: {
+        Statement: [
+          {
+            Action: 'sts:AssumeRole',
+            Effect: 'Allow',
+            Principal: { AWS: { 'Fn::GetAtt': [Match.stringLikeRegexp('^AgentRole'), 'Arn'] } },
+            Condition: { StringEquals: { 'sts:RoleSessionName': 'driftless-id-web' } },
+          },
+        ],
+      },
+    });
+  });
+
+  it('names each role so the function can find it from one prefix, within IAM and STS limits', () => {
+    const roles = template.findResources('AWS::IAM::Role', { Properties: { Path: '/driftless/' } });
+    const names = Object.values(roles).map((role) => JSON.stringify(role.Properties.RoleName));
+    expect(names).toHaveLength(2);
+    expect(names.some((name) => name.includes('-id-web"'))).toBe(true);
+    const sessions = Object.values(roles).map(
+      (role) =>
+        role.Properties.AssumeRolePolicyDocument.Statement[0].Condition.StringEquals['sts:RoleSessionName'],
+    );
+    for (const session of sessions) expect(session.length).toBeLessThanOrEqual(64);
+    expect(sessions).toContainEqual(expect.stringMatching(/^driftless-id-a-very-long-.*-[0-9a-f]{8}$/));
+    // The function's prefix and each role's name share the stack's tag and region.
+    const fn = Object.values(template.findResources('AWS::Lambda::Function'))[0];
+    const prefix = JSON.stringify(fn?.Properties.Environment.Variables.DRIFTLESS_APP_ROLE_ARN_PREFIX);
+    const tag = /:role\/driftless\/([0-9a-f]{8})-/.exec(prefix)?.[1];
+    expect(tag).toBeDefined();
+    for (const name of names) expect(name).toContain(`"${tag}-"`);
   });
 });
