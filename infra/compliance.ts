@@ -17,7 +17,7 @@ export interface ComplianceScope {
   reservedConcurrency: boolean;
   tracing: boolean;
   /** The alarms, and whether they notify anyone. */
-  alarms: IConstruct;
+  alarms: IConstruct[];
   alarmsNotify: boolean;
 }
 
@@ -58,11 +58,11 @@ export function acknowledgeDesignFindings(scope: ComplianceScope): void {
         'The function reaches the Git host and public EKS endpoints; set vpcId and subnetIds (context) for clusters with a private endpoint, which also satisfies this rule.',
     });
   }
-  if (!scope.alarmsNotify) {
-    Validations.of(scope.alarms).acknowledge({
+  for (const alarms of scope.alarmsNotify ? [] : scope.alarms) {
+    Validations.of(alarms).acknowledge({
       id: 'NIST.800.53.R5-CloudWatchAlarmAction',
       reason:
-        'No notification target was given: the alarms show in the CloudWatch console. Set alarmEmail (context) or alarmTopic to be told.',
+        'No notification target was given: the alarms show in the CloudWatch console. Set alarmEmail or alarmTopicArn (context), or alarmTopic, to be told.',
     });
   }
   if (!scope.reservedConcurrency) {

@@ -398,8 +398,8 @@ export class PullAgent extends Construct {
       inVpc: props.vpc !== undefined,
       reservedConcurrency: props.reservedConcurrentExecutions !== undefined,
       tracing: props.tracing === true,
-      alarms: this.syncLog,
-      alarmsNotify: props.alarmTopic !== undefined,
+      alarms: [this.syncLog, this.alarms],
+      alarmsNotify: alarmTopics.length > 0,
     });
   }
 
