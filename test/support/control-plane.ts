@@ -139,6 +139,8 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
     `--etcd-servers=http://127.0.0.1:${etcdPort}`,
     '--bind-address=127.0.0.1',
     '--advertise-address=127.0.0.1',
+    // 1.37 refuses a loopback advertise address for the endpoint reconciler; nothing needs it here.
+    '--endpoint-reconciler-type=none',
     `--cert-dir=${certDir}`,
     `--token-auth-file=${join(dir, 'tokens.csv')}`,
     '--authorization-mode=RBAC',
