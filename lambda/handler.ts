@@ -19,7 +19,7 @@ import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { Context } from 'aws-lambda';
 import { z } from 'zod';
 import { connectCluster } from './cluster/target.ts';
-import { type AppConfig, ConfigError, type DriftlessConfig, loadConfigFile } from './config.ts';
+import { type AppConfig, appScope, ConfigError, type DriftlessConfig, loadConfigFile } from './config.ts';
 import { openHistoryStore } from './history/open-store.ts';
 import type { HistoryStore, RunStatus } from './history/store.ts';
 import { logSyncRun, type SyncLogger } from './log.ts';
@@ -122,6 +122,9 @@ export function createHandler(deps: HandlerDeps = {}): SyncHandler {
           prune: app.prune,
           selfHeal: app.selfHeal,
           allowEmpty: app.allowEmpty,
+          adopt: app.adopt,
+          scope: appScope(app),
+          pruneLimit: app.pruneLimit,
           trigger: 'schedule',
         },
         { store: await store(), loadSource: source, connect, logger: syncLogger, now: deps.now },

@@ -48,7 +48,7 @@ beforeAll(async () => {
   await writeFile(
     configFile,
     `apps:\n` +
-      `  - name: handler-app\n    repo: ${repo.url}\n    path: app\n    credentialsSecret: git/handler-app\n    prune: true\n${cluster}` +
+      `  - name: handler-app\n    repo: ${repo.url}\n    path: app\n    namespace: handler-test\n    credentialsSecret: git/handler-app\n    prune: true\n${cluster}` +
       `  - name: handler-broken\n    repo: ${git.url('no-such-repo')}\n    credentialsSecret: git/handler-app\n${cluster}` +
       `  - name: handler-paused\n    repo: ${repo.url}\n    suspended: true\n${cluster}`,
   );

@@ -31,6 +31,8 @@ export interface KubeResponse<T = unknown> {
   status: number;
   /** Parsed JSON when the server answered JSON, else the text. */
   body: T;
+  /** The texts of the answer's `Warning` headers (deprecations, unknown or duplicate fields). */
+  warnings?: string[];
 }
 
 /** What the reconcile engine needs from a cluster. Tests and the benchmark may wrap it. */
@@ -129,7 +131,12 @@ export function createKubeClient(connection: KubeConnection): KubeClient {
                 body = text;
               }
             }
-            resolve({ status: res.statusCode ?? 0, body: body as T });
+            const warnings = warningTexts(res.rawHeaders);
+            resolve({
+              status: res.statusCode ?? 0,
+              body: body as T,
+              ...(warnings.length ? { warnings } : {}),
+            });
           });
         });
         outgoing.setTimeout(timeoutMs, () => {
@@ -146,6 +153,17 @@ export function createKubeClient(connection: KubeConnection): KubeClient {
       });
     },
   };
+}
+
+/** `Warning: 299 - "unknown field \"spec.replica\""` -> `unknown field "spec.replica"`, one per header. */
+function warningTexts(rawHeaders: string[]): string[] {
+  const texts: string[] = [];
+  for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
+    if (rawHeaders[i]?.toLowerCase() !== 'warning') continue;
+    const match = /^\d{3} \S+ "((?:[^"\\]|\\.)*)"/.exec(rawHeaders[i + 1] ?? '');
+    texts.push(match?.[1] ? match[1].replace(/\\(.)/g, '$1') : (rawHeaders[i + 1] ?? ''));
+  }
+  return texts;
 }
 
 /**

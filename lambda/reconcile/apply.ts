@@ -9,7 +9,9 @@ import type { KubeClient } from '../cluster/kube-client.ts';
 import { describeRef } from './refs.ts';
 import { FIELD_MANAGER, type KubeObject, type ObjectRef } from './types.ts';
 
-export type ApplyOutcome = { ok: true; object: KubeObject } | { ok: false; status: number; message: string };
+export type ApplyOutcome =
+  | { ok: true; object: KubeObject; warnings: string[] }
+  | { ok: false; status: number; message: string };
 
 interface StatusBody {
   kind?: string;
@@ -26,16 +28,22 @@ export async function applyObject(
   kube: KubeClient,
   info: ResourceInfo,
   body: KubeObject,
-  options: { dryRun: boolean },
+  options: { dryRun: boolean; fieldValidation?: 'Strict' },
 ): Promise<ApplyOutcome> {
   const res = await kube.request<KubeObject | StatusBody>({
     method: 'PATCH',
     path: objectPath(info, body.metadata.name, body.metadata.namespace),
-    query: { fieldManager: FIELD_MANAGER, force: true, dryRun: options.dryRun ? 'All' : undefined },
+    query: {
+      fieldManager: FIELD_MANAGER,
+      force: true,
+      dryRun: options.dryRun ? 'All' : undefined,
+      fieldValidation: options.fieldValidation,
+    },
     body: JSON.stringify(body),
     contentType: 'application/apply-patch+yaml',
   });
-  if (res.status === 200 || res.status === 201) return { ok: true, object: res.body as KubeObject };
+  if (res.status === 200 || res.status === 201)
+    return { ok: true, object: res.body as KubeObject, warnings: res.warnings ?? [] };
   return { ok: false, status: res.status, message: apiErrorMessage(refOf(body), res.status, res.body) };
 }
 

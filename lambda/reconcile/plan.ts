@@ -11,7 +11,7 @@ import type { KubeObject } from './types.ts';
 import type { PlannedObject } from './validate.ts';
 
 export type Plan =
-  | { change: 'none'; live: KubeObject }
+  | { change: 'none'; live: KubeObject; warnings: string[] }
   | {
       change: 'create' | 'configure';
       live?: KubeObject;
@@ -20,6 +20,8 @@ export type Plan =
       diff?: string;
       /** Fields forced apply would take from other managers, by manager. */
       taken: Record<string, string[]>;
+      /** The API server's `Warning` headers for the dry run. */
+      warnings: string[];
     }
   | { change: 'failed'; message: string };
 
@@ -28,16 +30,19 @@ export async function planObject(
   kube: KubeClient,
   object: PlannedObject,
   live: KubeObject | undefined,
+  options: { fieldValidation?: 'Strict' } = {},
 ): Promise<Plan> {
-  const dryRun = await applyObject(kube, object.info, object.body, { dryRun: true });
+  const dryRun = await applyObject(kube, object.info, object.body, { dryRun: true, ...options });
   if (!dryRun.ok) return { change: 'failed', message: dryRun.message };
-  if (live && sameObject(live, dryRun.object)) return { change: 'none', live };
+  const warnings = dryRun.warnings;
+  if (live && sameObject(live, dryRun.object)) return { change: 'none', live, warnings };
   return {
     change: live ? 'configure' : 'create',
     live,
     result: dryRun.object,
     diff: renderDiff(object.ref, live, dryRun.object),
     taken: takenFields(live, dryRun.object),
+    warnings,
   };
 }
 

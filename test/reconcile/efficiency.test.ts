@@ -308,7 +308,8 @@ describe('collection reads of missing objects', () => {
     await kubectl(cp.kubeconfig, 'create', 'configmap', 'aa-seen', '-n', NS, '--from-literal=x=old');
     const names = ['aa-seen', ...Array.from({ length: 5 }, (_, i) => `zz-${i}`)];
     const { client, requests } = recording(kube);
-    const app = appRunner(client, { app: NS, defaultNamespace: NS });
+    // aa-seen exists unlabelled: the app adopts it.
+    const app = appRunner(client, { app: NS, defaultNamespace: NS, adopt: true });
 
     const result = await app.run(manifests(...names.map((n) => configMap(n, NS, { x: 'new' }))), 'rev1');
     expect(result.outcome).toBe('Synced');

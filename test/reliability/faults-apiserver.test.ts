@@ -15,6 +15,7 @@ import { openHistoryStore } from '../../lambda/history/open-store.ts';
 import type { HistoryStore } from '../../lambda/history/store.ts';
 import { loadSource } from '../../lambda/source/source.ts';
 import { runSync, type SyncDeps, type SyncInput } from '../../lambda/sync.ts';
+import { appKey } from '../support/app-key.ts';
 import { type ControlPlane, startControlPlane } from '../support/control-plane.ts';
 import { type GitServer, startGitServer } from '../support/git-server.ts';
 import {
@@ -108,7 +109,7 @@ describe('kube-apiserver stopped mid-sync and restarted', () => {
     expect(failed.record.counts.pruned).toBeUndefined();
     // The failed run wrote an inventory that still holds revision 1's objects (so they can be
     // pruned later) and no revision (so the next run re-plans every object).
-    const afterFailure = (await store.getState(app))?.state;
+    const afterFailure = (await store.getState(await appKey(cp.kubeconfig, app)))?.state;
     expect(afterFailure?.revision).toBeUndefined();
     const keysAfterFailure = inventoryKeys(afterFailure?.inventory ?? []);
     expect(new Set(keysAfterFailure).size).toBe(keysAfterFailure.length);
@@ -135,7 +136,7 @@ describe('kube-apiserver stopped mid-sync and restarted', () => {
     expect(await observedConfigMaps(cp.kubeconfig, app)).toEqual(
       expectedConfigMaps([...range(0, 20), ...range(30, 40)], 'two'),
     );
-    const state = (await store.getState(app))?.state;
+    const state = (await store.getState(await appKey(cp.kubeconfig, app)))?.state;
     expect(state?.revision).toBe(revision2);
     expect(inventoryKeys(state?.inventory ?? [])).toEqual(
       [
