@@ -11,13 +11,16 @@ import { redactUrl } from './source/errors.ts';
 
 /**
  * The cluster's identity: `uid:<kube-system uid>`, or `server:<URL>` when that Namespace cannot
- * be read (no permission). Throws (`KubeUnreachableError`) when the server does not answer.
+ * be read (no permission). Throws when the server does not answer or rejects the credentials.
  */
 export async function clusterIdentity(kube: KubeClient): Promise<string> {
   const res = await kube.request<{ metadata?: { uid?: string } }>({
     method: 'GET',
     path: '/api/v1/namespaces/kube-system',
   });
+  if (res.status === 401) {
+    throw new Error(`the API server ${kube.server} rejected the credentials (HTTP 401 Unauthorized)`);
+  }
   const uid = res.status === 200 ? res.body?.metadata?.uid : undefined;
   return uid ? `uid:${uid}` : `server:${kube.server}`;
 }

@@ -143,7 +143,8 @@ export async function reconcile(input: ReconcileInput): Promise<ReconcileResult>
         });
       },
     });
-    for (const object of objects) {
+    // Reported in apply order, as the stages ran.
+    for (const object of [...objects].sort((a, b) => a.stage - b.stage)) {
       const synced = set.synced.get(object.key);
       if (!synced) continue;
       const { result, entry, live: after } = synced;
