@@ -151,7 +151,7 @@ export async function runSync(input: SyncInput, deps: SyncDeps): Promise<SyncRun
   if (!dryRun && !(await takeLease(store, key, runId, leaseTtlMs, started))) {
     const skipped = finish(base, now(), {
       outcome: 'Skipped',
-      error: `another sync of app "${input.app}" on this cluster holds the lease; skipped`,
+      error: `another sync of app "${input.app}" holds the lease; skipped`,
     });
     logger.warn('sync skipped: lease held by another run', { app: input.app, runId });
     await record(store, 'startRun', skipped, logger);
