@@ -76,7 +76,9 @@ export async function reconcile(input: ReconcileInput): Promise<ReconcileResult>
       outcome: 'Failed',
       resources,
       health: 'Unknown',
-      state: stateNow(nextRevision('Failed', resources, state.revision, options.revision)),
+      state: stateNow(
+        nextRevision('Failed', resources, state.revision, options.revision, attempted.size > 0),
+      ),
       error,
     };
   };
@@ -198,7 +200,10 @@ export async function reconcile(input: ReconcileInput): Promise<ReconcileResult>
       outcome,
       resources,
       health: worstHealth(healths),
-      state: stateNow(nextRevision(outcome, resources, state.revision, options.revision), pruned.forget),
+      state: stateNow(
+        nextRevision(outcome, resources, state.revision, options.revision, attempted.size > 0),
+        pruned.forget,
+      ),
       ...(error ? { error } : {}),
     };
     logger?.info('reconcile finished', {
@@ -226,11 +231,13 @@ function nextRevision(
   resources: ResourceResult[],
   previous: string | undefined,
   current: string,
+  /** A write was sent (its answer may be lost: a run that crashed mid-way reports no results). */
+  sentWrites: boolean,
 ): string | undefined {
   if (outcome !== 'Failed') return current;
-  const wrote = resources.some(
-    (r) => r.action === 'created' || r.action === 'configured' || r.action === 'pruned',
-  );
+  const wrote =
+    sentWrites ||
+    resources.some((r) => r.action === 'created' || r.action === 'configured' || r.action === 'pruned');
   return wrote ? undefined : previous;
 }
 

@@ -6,7 +6,7 @@
  *
  * Matrix (case -> outcome):
  * - object already labelled `driftless.dev/app=other`  -> Failed: `failed` naming app "other",
- *   left untouched; nothing pruned this run (`orphaned`: 1 object failed); recovers when dropped
+ *   left untouched; nothing applied or pruned this run (`orphaned`); recovers when dropped
  * - our object relabelled to another app, then removed from Git -> OutOfSync: `orphaned` naming
  *   the new owner, left in place, dropped from the inventory; the next run is Synced
  * - every manifest deleted, prune on             -> Failed: `refusing to prune all 3 objects`, 3 `orphaned`, nothing deleted
@@ -105,7 +105,7 @@ describe("another app's objects", () => {
     });
     expect(byName.get('extra')).toMatchObject({
       action: 'orphaned',
-      message: 'not pruned: 1 object(s) failed to apply in this run',
+      message: 'not pruned: the run applied nothing (objects failed before the first write)',
     });
     expect(byName.get('keep')?.action).toBe('unchanged');
     expect(logs.lines).toContainEqual(expect.objectContaining({ level: 'warn', message: 'object failed' }));
