@@ -64,6 +64,29 @@ describe('request cost', () => {
     expect(largeCost).toBe(PER_KIND_COST);
   });
 
+  it('dry-runs every object before the first write, with fieldValidation=Strict; a no-op run sends neither a write nor GET /version', async () => {
+    const kube = adminClient();
+    const { client, requests } = recording(kube);
+    const app = appRunner(client, { app: 'eff-strict', defaultNamespace: 'eff-strict' });
+    await app.run(appOf('eff-strict', 3), 'rev1');
+    const patches = requests.filter((r) => r.method === 'PATCH');
+    // The Namespace the others land in goes first (dry run, apply): they cannot be dry-run without
+    // it. Then a dry run of each of the other four before the first of their applies.
+    expect(patches.map((r) => r.query?.dryRun ?? 'apply')).toEqual([
+      'All',
+      'apply',
+      ...Array(4).fill('All'),
+      ...Array(4).fill('apply'),
+    ]);
+    for (const patch of patches) expect(patch.query?.fieldValidation).toBe('Strict');
+    expect(requests.filter((r) => r.path === '/version')).toHaveLength(1);
+
+    requests.length = 0;
+    await app.run(appOf('eff-strict', 3), 'rev1');
+    expect(requests.filter((r) => r.method !== 'GET' || r.path === '/version')).toEqual([]);
+    expect(requests).toHaveLength(PER_KIND_COST);
+  });
+
   it('checks only the objects whose resourceVersion moved on a same-revision run', async () => {
     const kube = adminClient();
     const app = appRunner(kube, { app: 'eff-moved', defaultNamespace: 'eff-moved', selfHeal: true });
