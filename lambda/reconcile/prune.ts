@@ -7,18 +7,13 @@
  * last, each with a uid precondition so the object deleted is the one that was checked.
  */
 import pLimit from 'p-limit';
-import {
-  collectionPath,
-  type Discovery,
-  objectPath,
-  type ResourceInfo,
-  splitApiVersion,
-} from '../cluster/discovery.ts';
+import { type Discovery, objectPath, type ResourceInfo, splitApiVersion } from '../cluster/discovery.ts';
 import type { KubeClient } from '../cluster/kube-client.ts';
 import { apiErrorMessage } from './apply.ts';
-import { isCrd, kindsDefinedBy } from './crds.ts';
+import { isCrd } from './crds.ts';
 import { getObject, type LiveIndex } from './live.ts';
 import { ownerApp, pruneDisabled } from './ownership.ts';
+import { foreignCustomResources, foreignObjectIn } from './prune-guards.ts';
 import { describeRef, refKey, toRef } from './refs.ts';
 import { isNamespace, pruneGroups } from './stages.ts';
 import {
@@ -30,12 +25,8 @@ import {
   type ResourceResult,
 } from './types.ts';
 
-/** LISTs in flight at once while looking for objects that are not the app's in a Namespace. */
-const NAMESPACE_CHECK_CONCURRENCY = 8;
 /** Objects an app owned before a run above which the default deletion cap (half) applies. */
 const CAP_FREE_OBJECTS = 5;
-/** Foreign custom resources named in the message of a CRD that is kept. */
-const NAMED_BLOCKERS = 5;
 
 export interface PruneContext {
   kube: KubeClient;
@@ -175,7 +166,7 @@ async function judge(ctx: PruneContext, entry: InventoryEntry, unlisted: boolean
   const blocker = isNamespace(ref)
     ? await foreignObjectIn(ctx, ref.name, options.app)
     : isCrd(ref)
-      ? await foreignCustomResources(ctx, live, options.app)
+      ? await foreignCustomResources(ctx.kube, live, options.app)
       : undefined;
   if (blocker) return orphaned(`${describeRef(ref)} not pruned: ${blocker}`);
   return { delete: { info, live } };
@@ -200,121 +191,6 @@ async function deleteOne(
   });
   if (res.status === 200 || res.status === 202 || res.status === 404) return { ...ref, action: 'pruned' };
   return { ...ref, action: 'failed', message: apiErrorMessage(ref, res.status, res.body) };
-}
-
-/**
- * Kinds never counted as a Namespace's contents: events come and go on their own, and resource
- * metrics mirror the pods.
- */
-const DERIVED_KINDS = new Set(['/Event', 'events.k8s.io/Event', 'metrics.k8s.io/PodMetrics']);
-
-/** Objects every Namespace gets from the control plane. */
-function automatic(info: ResourceInfo, item: KubeObject): boolean {
-  if (info.group !== '') return false;
-  return (
-    (info.kind === 'ServiceAccount' && item.metadata.name === 'default') ||
-    (info.kind === 'ConfigMap' && item.metadata.name === 'kube-root-ca.crt')
-  );
-}
-
-/**
- * Why the Namespace `namespace` must not be deleted, or `undefined` when it holds nothing that
- * is not this app's. Objects created by controllers for others (with an ownerReference) and the
- * namespace's automatic objects do not count. A resource that cannot be checked (discovery or
- * LIST failed) blocks too, since deleting the Namespace would delete whatever it holds.
- */
-async function foreignObjectIn(
-  ctx: PruneContext,
-  namespace: string,
-  app: string,
-): Promise<string | undefined> {
-  let resources: ResourceInfo[];
-  try {
-    resources = (await ctx.discovery.namespacedListable()).filter(
-      (info) => !DERIVED_KINDS.has(`${info.group}/${info.kind}`),
-    );
-  } catch (error) {
-    return `cannot check it for objects that are not this app's (${error instanceof Error ? error.message : String(error)})`;
-  }
-  const limit = pLimit(NAMESPACE_CHECK_CONCURRENCY);
-  /** The first foreign object seen: no further LIST is sent once one is. */
-  let found: string | undefined;
-  let unchecked: string | undefined;
-  await Promise.all(
-    resources.map((info) =>
-      limit(async () => {
-        let next: string | undefined;
-        do {
-          if (found) return;
-          const res = await ctx.kube.request<{ items?: KubeObject[]; metadata?: { continue?: string } }>({
-            method: 'GET',
-            path: collectionPath(info, namespace),
-            query: { labelSelector: `${APP_LABEL}!=${app}`, limit: 500, continue: next },
-          });
-          // The kind went away during the run (its CRD was deleted): nothing of it is left.
-          if (res.status === 404) return;
-          if (res.status !== 200) {
-            const reason = (res.body as { message?: string } | undefined)?.message ?? '';
-            unchecked ??= `cannot list its ${qualified(info)} to check for objects that are not this app's (HTTP ${res.status}${reason ? `: ${reason}` : ''})`;
-            return;
-          }
-          const item = (res.body.items ?? []).find(
-            (i) => !(i.metadata.ownerReferences as unknown[] | undefined)?.length && !automatic(info, i),
-          );
-          if (item) {
-            const other = describeRef({
-              apiVersion: info.apiVersion,
-              kind: info.kind,
-              namespace,
-              name: item.metadata.name,
-            });
-            const owner = ownerApp(item);
-            found ??= owner
-              ? `it holds ${other} of app "${owner}"; left in place until that object is gone`
-              : `it holds ${other}, which is not this app's (no ${APP_LABEL} label); left in place until that object is gone`;
-          }
-          next = res.body.metadata?.continue || undefined;
-        } while (next);
-      }),
-    ),
-  );
-  return found ?? unchecked;
-}
-
-/** Why the CRD `crd` must not be deleted (custom resources of it that are not this app's), if so. */
-async function foreignCustomResources(
-  ctx: PruneContext,
-  crd: KubeObject,
-  app: string,
-): Promise<string | undefined> {
-  const info = kindsDefinedBy(crd)[0];
-  if (!info) return undefined;
-  const res = await ctx.kube.request<{ items?: KubeObject[]; metadata?: { continue?: string } }>({
-    method: 'GET',
-    path: collectionPath(info),
-    query: { labelSelector: `${APP_LABEL}!=${app}`, limit: NAMED_BLOCKERS },
-  });
-  if (res.status === 404) return undefined;
-  if (res.status !== 200) {
-    return `cannot list its ${info.kind} objects to check for ones that are not this app's (HTTP ${res.status})`;
-  }
-  const items = res.body.items ?? [];
-  if (items.length === 0) return undefined;
-  const named = items.map((item) =>
-    describeRef({
-      apiVersion: info.apiVersion,
-      kind: info.kind,
-      namespace: item.metadata.namespace,
-      name: item.metadata.name,
-    }),
-  );
-  const more = res.body.metadata?.continue ? ' and more' : '';
-  return `custom resources of it exist that this app does not own (${named.join(', ')}${more}); deleting the CRD would delete them; left in place until they are gone`;
-}
-
-/** `deployments.apps`, `configmaps` (core), as kubectl names resources. */
-function qualified(info: ResourceInfo): string {
-  return info.group ? `${info.resource}.${info.group}` : info.resource;
 }
 
 /**

@@ -4,7 +4,7 @@ import { createKubeClient } from '../../lambda/cluster/kube-client.ts';
 import { apiErrorMessage } from '../../lambda/reconcile/apply.ts';
 import { reconcile } from '../../lambda/reconcile/reconcile.ts';
 import type { KubeObject } from '../../lambda/reconcile/types.ts';
-import { kubectl, kubectlGet } from '../support/kubectl.ts';
+import { kubectlGet } from '../support/kubectl.ts';
 import {
   actionOf,
   adminClient,
