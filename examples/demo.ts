@@ -119,7 +119,11 @@ async function main(): Promise<void> {
     await git('log', '--oneline', '--stat');
 
     say('1. First sync: everything is created, the Namespace first although deployment.yaml sorts first');
-    expectExit('first sync', await driftless('sync --repo ./app --prune', ['sync', ...common, '--prune']), 0);
+    expectExit(
+      'first sync',
+      await driftless('sync --app demo --repo ./app --prune', ['sync', ...common, '--prune']),
+      0,
+    );
     await kubectl(
       'get',
       'namespace/demo',
@@ -150,21 +154,26 @@ async function main(): Promise<void> {
     await git('log', '--oneline', '-1', '--stat');
     expectExit(
       'sync with prune',
-      await driftless('sync --repo ./app --prune', ['sync', ...common, '--prune']),
+      await driftless('sync --app demo --repo ./app --prune', ['sync', ...common, '--prune']),
       0,
     );
     await kubectl('get', 'service,configmap', '-n', 'demo');
 
     say('3. Someone scales the Deployment by hand: plan reports the drift (exit 1)');
     await kubectl('scale', 'deployment/web', '-n', 'demo', '--replicas=5');
-    const plan = await driftless('plan --repo ./app', ['plan', ...common]);
+    const plan = await driftless('plan --app demo --repo ./app', ['plan', ...common]);
     process.stdout.write(`(exit code ${plan.code})\n`);
     expectExit('plan after drift', plan, 1);
 
     say('   ... and sync --self-heal puts Git back (exit 0)');
     expectExit(
       'self-heal',
-      await driftless('sync --repo ./app --prune --self-heal', ['sync', ...common, '--prune', '--self-heal']),
+      await driftless('sync --app demo --repo ./app --prune --self-heal', [
+        'sync',
+        ...common,
+        '--prune',
+        '--self-heal',
+      ]),
       0,
     );
     const replicas = await kubectl(

@@ -107,6 +107,25 @@ export const appSchema = z.strictObject({
     .optional(),
   /** Kustomize: `allowRemoteBases` lets the renderer fetch URLs in `resources` (off: no network). */
   kustomize: z.strictObject({ allowRemoteBases: z.boolean().optional() }).optional(),
+  /** Take over existing objects without this app's label (forced apply, then labelled). */
+  adopt: z.boolean().default(false),
+  /**
+   * What the app may touch; `"*"` allows all. Default: its own `namespace` only, and of the
+   * cluster-scoped kinds only Namespaces (in `namespaces`).
+   */
+  scope: z
+    .strictObject({
+      namespaces: z
+        .array(z.union([z.literal('*'), appName]))
+        .min(1, 'list at least one namespace or "*"')
+        .optional(),
+      clusterKinds: z
+        .array(z.string().regex(/^(\*|[A-Z][A-Za-z0-9]*)$/, 'must be a kind such as ClusterRole, or "*"'))
+        .optional(),
+    })
+    .optional(),
+  /** Most objects one run may prune. Default: half of what the app owned, when it owned more than 5. */
+  pruneLimit: z.number().int().nonnegative().optional(),
 });
 
 /** The repo setting never holds credentials (it lands in templates and logs) nor a plain-http remote host. */
@@ -144,6 +163,17 @@ export const configSchema = z
   });
 
 export type ClusterConfig = z.infer<typeof clusterSchema>;
+
+/** The scope an app runs with: its settings, or the defaults (its namespace, Namespaces only). */
+export function appScope(app: Pick<AppConfig, 'namespace' | 'scope'>): {
+  namespaces: string[];
+  clusterKinds: string[];
+} {
+  return {
+    namespaces: app.scope?.namespaces ?? [app.namespace],
+    clusterKinds: app.scope?.clusterKinds ?? ['Namespace'],
+  };
+}
 export type AppConfig = z.infer<typeof appSchema>;
 export type DriftlessConfig = z.infer<typeof configSchema>;
 

@@ -26,7 +26,7 @@ import { z } from 'zod';
 import { appIdentities } from './cluster/app-identity.ts';
 import { appSessionName } from './cluster/app-role.ts';
 import { connectCluster } from './cluster/target.ts';
-import { type AppConfig, ConfigError, type DriftlessConfig, loadConfigFile } from './config.ts';
+import { type AppConfig, appScope, ConfigError, type DriftlessConfig, loadConfigFile } from './config.ts';
 import { openHistoryStore } from './history/open-store.ts';
 import type { HistoryStore, RunStatus } from './history/store.ts';
 import { logSyncRun, type SyncLogger } from './log.ts';
@@ -165,6 +165,9 @@ export function createHandler(deps: HandlerDeps = {}): SyncHandler {
           prune: app.prune,
           selfHeal: app.selfHeal,
           allowEmpty: app.allowEmpty,
+          adopt: app.adopt,
+          scope: appScope(app),
+          pruneLimit: app.pruneLimit,
           trigger: parsed.data.trigger,
         },
         {

@@ -5,9 +5,12 @@
  * connector, clock, logger), like isomorphic-git's commands take `fs` and `http`.
  *
  * Invariants:
- * - A run that gets past `startRun` always ends with a finished record, `Failed` with the error
- *   message when any step fails (fetch, bad manifest, rejected credentials, API server down).
- * - Two overlapping runs of one app never reconcile at once: the loser records `Skipped`.
+ * - Every run ends with a finished record, `Failed` with the error message when any step fails
+ *   (cluster unreachable, fetch, bad manifest, rejected credentials, API server down).
+ * - An app is its name, its source and the cluster (see `identity.ts`): state, inventory and
+ *   lease are per app and cluster, and a run whose source differs from the stored one is
+ *   refused before any write unless it is told to move the app (`moveSource`).
+ * - Two overlapping runs of one app on one cluster never reconcile at once: the loser records `Skipped`.
  * - A dry run (`plan`) takes no lease and writes no state, but it is recorded (`dryRun: true`),
  *   so the history shows when drift was seen.
  * - When the history store fails while finishing, the whole result goes to the log as one
@@ -19,10 +22,11 @@ import type { KubeClient } from './cluster/kube-client.ts';
 import { contextName } from './cluster/kubeconfig-merge.ts';
 import type { ClusterTarget } from './cluster/target.ts';
 import { readControls, suspendedMessage } from './history/controls.ts';
-import { type HistoryStore, StateConflictError, type SyncRecord } from './history/store.ts';
+import { type AppKey, type HistoryStore, StateConflictError, type SyncRecord } from './history/store.ts';
+import { appSource, clusterIdentity, describeSource, sameSource } from './identity.ts';
 import { errorMessage, type SyncLogger, silentLogger } from './log.ts';
 import { countActions, reconcile as reconcileEngine } from './reconcile/reconcile.ts';
-import type { AppState, ReconcileOptions, ReconcileResult, SyncResult } from './reconcile/types.ts';
+import type { AppScope, AppState, ReconcileOptions, ReconcileResult, SyncResult } from './reconcile/types.ts';
 import { redactCredentialsIn } from './source/errors.ts';
 import type { LoadedSource as LoadedRevision, LoadSourceOptions, SourceSettings } from './source/source.ts';
 
@@ -54,6 +58,14 @@ export interface SyncInput {
   allowEmpty?: boolean;
   /** Compute and report, write nothing to the cluster or the state. @default false */
   dryRun?: boolean;
+  /** Take over existing objects without this app's label. @default false */
+  adopt?: boolean;
+  /** What the app may touch. @default unrestricted */
+  scope?: AppScope;
+  /** Most objects one run may prune. @default half of what the app owned, when more than 5 */
+  pruneLimit?: number;
+  /** Accept a source that differs from the stored one, moving the app to it. @default false */
+  moveSource?: boolean;
   /** What started the run, stored in the record: `schedule`, `cli`, ... @default 'manual' */
   trigger?: string;
   /** Passed to the engine. */
@@ -126,7 +138,22 @@ export async function runSync(input: SyncInput, deps: SyncDeps): Promise<SyncRun
     counts: {},
   };
 
-  if (!dryRun && !(await takeLease(store, input.app, runId, leaseTtlMs, started))) {
+  // The cluster's identity keys the lease and the state, so the cluster is reached first.
+  let kube: KubeClient;
+  let key: AppKey;
+  try {
+    kube = await deps.connect(input.target);
+    key = { app: input.app, cluster: await clusterIdentity(kube) };
+  } catch (error) {
+    const message = `connect to cluster: ${redactCredentialsIn(errorMessage(error))}`;
+    logger.error('sync failed', { app: input.app, step: 'connect to cluster', error: message });
+    const failed = finish(base, now(), { outcome: 'Failed', error: message });
+    await record(store, 'finishRun', failed, logger);
+    return { record: failed, result: toResult(failed), interrupted: [] };
+  }
+  base.clusterId = key.cluster;
+
+  if (!dryRun && !(await takeLease(store, key, runId, leaseTtlMs, started))) {
     const skipped = finish(base, now(), {
       outcome: 'Skipped',
       error: `another sync of app "${input.app}" holds the lease; skipped`,
@@ -140,9 +167,7 @@ export async function runSync(input: SyncInput, deps: SyncDeps): Promise<SyncRun
   const lease = new AbortController();
   const renewal = dryRun
     ? undefined
-    : renewLease(store, input.app, runId, leaseTtlMs, now, logger, (reason) =>
-        lease.abort(new Error(reason)),
-      );
+    : renewLease(store, key, runId, leaseTtlMs, now, logger, (reason) => lease.abort(new Error(reason)));
   try {
     // Operator controls (driftless suspend / pin): a suspended app's sync is skipped before
     // anything is fetched or written; a pinned app syncs its pinned commit.
@@ -162,14 +187,14 @@ export async function runSync(input: SyncInput, deps: SyncDeps): Promise<SyncRun
     // A plan takes no lease, so a sync beside it would mark its Running record Interrupted:
     // plans are recorded once, when they finish.
     if (!dryRun) await record(store, 'startRun', base, logger);
-    const interrupted = dryRun ? [] : await store.markInterrupted(input.app, runId, base.startedAt);
+    const interrupted = dryRun ? [] : await store.markInterrupted(key, runId, base.startedAt);
     for (const dead of interrupted) {
       logger.warn('earlier run marked interrupted', { app: input.app, runId: dead.runId });
     }
     const { record: finished, previousRevision } = await syncSteps(
       run,
       deps,
-      base,
+      { base, kube, key },
       now,
       logger,
       lease.signal,
@@ -179,7 +204,7 @@ export async function runSync(input: SyncInput, deps: SyncDeps): Promise<SyncRun
   } finally {
     await renewal?.stop();
     if (!dryRun) {
-      await store.releaseLease(input.app, runId).catch((error: unknown) => {
+      await store.releaseLease(key, runId).catch((error: unknown) => {
         logger.warn('could not release lease; it expires on its own', {
           app: input.app,
           error: errorMessage(error),
@@ -193,7 +218,7 @@ export async function runSync(input: SyncInput, deps: SyncDeps): Promise<SyncRun
 async function syncSteps(
   input: SyncInput,
   deps: SyncDeps,
-  base: SyncRecord,
+  { base, kube, key }: { base: SyncRecord; kube: KubeClient; key: AppKey },
   now: () => number,
   logger: SyncLogger,
   signal: AbortSignal,
@@ -207,24 +232,22 @@ async function syncSteps(
       repo: redactCredentialsIn(input.source.repo),
       ref: input.source.ref,
     });
-    // A Helm chart renders for the live cluster, so the connection may be opened while loading.
-    let connection: Promise<KubeClient> | undefined;
-    const connect = () => {
-      connection ??= deps.connect(input.target);
-      return connection;
-    };
-    const source = await deps.loadSource(input.source, {
-      capabilities: async () => clusterCapabilities(await connect()),
-    });
+    // A Helm chart renders for the live cluster (its version and API versions).
+    const source = await deps.loadSource(input.source, { capabilities: () => clusterCapabilities(kube) });
     revision = source.revision;
 
-    step = 'connect to cluster';
-    const kube = await connect();
-
     step = 'read state';
-    const stored = await deps.store.getState(input.app);
+    const stored = await deps.store.getState(key);
     const state: AppState = stored?.state ?? { inventory: [] };
     previousRevision = state.revision;
+
+    step = 'check source';
+    const from = appSource(input.source);
+    if (state.source && !sameSource(state.source, from) && !input.moveSource) {
+      throw new Error(
+        `app "${input.app}" on this cluster was synced from ${describeSource(state.source)}, and this run is from ${describeSource(from)}: refused before any write (two sources under one app name would prune each other's objects). Use another app name, or move the app to the new source with --move-source (driftless sync --config FILE --app ${input.app} --move-source for a deployed app)`,
+      );
+    }
 
     step = 'reconcile';
     const options: ReconcileOptions = {
@@ -235,6 +258,11 @@ async function syncSteps(
       selfHeal: input.selfHeal ?? false,
       allowEmpty: input.allowEmpty ?? false,
       dryRun: input.dryRun ?? false,
+      adopt: input.adopt ?? false,
+      scope: input.scope,
+      pruneLimit: input.pruneLimit,
+      // Labelled objects the inventory does not list are the app's only if the stored source says so.
+      pruneUnlisted: state.source !== undefined && sameSource(state.source, from),
       concurrency: input.concurrency,
       healthTimeoutMs: input.healthTimeoutMs,
     };
@@ -249,7 +277,7 @@ async function syncSteps(
       signal,
       // Write-ahead: the objects this run may create are tracked before the first write.
       beforeWrite: async (intended) => {
-        version = await deps.store.putState(input.app, intended, version);
+        version = await deps.store.putState(key, { ...intended, source: from }, version);
       },
     });
 
@@ -257,7 +285,7 @@ async function syncSteps(
     if (!options.dryRun) {
       step = 'store state';
       try {
-        await deps.store.putState(input.app, result.state, version);
+        await deps.store.putState(key, { ...result.state, source: from }, version);
       } catch (error) {
         // The cluster was changed but the inventory is not stored: keep what the run did in the
         // record and say so; the next run repairs the state from the labelled objects it lists.
@@ -325,12 +353,12 @@ async function record(
 }
 
 /** Takes the app's lease; a store that cannot be reached fails the invocation with a message naming it. */
-async function takeLease(store: HistoryStore, app: string, runId: string, ttlMs: number, now: number) {
+async function takeLease(store: HistoryStore, key: AppKey, runId: string, ttlMs: number, now: number) {
   try {
-    return await store.acquireLease(app, runId, ttlMs, now);
+    return await store.acquireLease(key, runId, ttlMs, now);
   } catch (error) {
     throw new HistoryWriteError(
-      `history store failed while taking the lease of app "${app}" (nothing was synced): ${errorMessage(error)}`,
+      `history store failed while taking the lease of app "${key.app}" (nothing was synced): ${errorMessage(error)}`,
       { cause: error },
     );
   }
@@ -343,17 +371,18 @@ async function takeLease(store: HistoryStore, app: string, runId: string, ttlMs:
  */
 function renewLease(
   store: HistoryStore,
-  app: string,
+  key: AppKey,
   owner: string,
   ttlMs: number,
   now: () => number,
   logger: SyncLogger,
   onLost: (reason: string) => void,
 ): { stop(): Promise<void> } {
+  const app = key.app;
   let pending: Promise<void> = Promise.resolve();
   let lastHeld = now();
   const timer = setInterval(() => {
-    pending = store.acquireLease(app, owner, ttlMs, now()).then(
+    pending = store.acquireLease(key, owner, ttlMs, now()).then(
       (held) => {
         if (held) {
           lastHeld = now();
@@ -388,7 +417,14 @@ function renewLease(
  * an error that names what happened.
  */
 export function toResult(syncRecord: SyncRecord): SyncResult {
-  const { runId: _runId, trigger: _trigger, cluster: _cluster, counts: _counts, ...rest } = syncRecord;
+  const {
+    runId: _runId,
+    trigger: _trigger,
+    cluster: _cluster,
+    clusterId: _clusterId,
+    counts: _counts,
+    ...rest
+  } = syncRecord;
   const outcome = syncRecord.outcome;
   if (outcome === 'Synced' || outcome === 'OutOfSync' || outcome === 'Failed') return { ...rest, outcome };
   return { ...rest, outcome: 'Failed', error: rest.error ?? `run ${outcome.toLowerCase()}` };

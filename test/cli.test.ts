@@ -240,7 +240,11 @@ describe('driftless history --output json keeps the contract for runs that did n
     });
     try {
       await store.startRun(base('a-interrupted', 'Running', '2026-01-01T00:00:00.000Z'));
-      await store.markInterrupted('cli-unfinished', 'none', '2026-01-01T00:05:00.000Z');
+      await store.markInterrupted(
+        { app: 'cli-unfinished', cluster: 'uid:any' },
+        'none',
+        '2026-01-01T00:05:00.000Z',
+      );
       await store.startRun({
         ...base('b-skipped', 'Skipped', '2026-01-01T00:10:00.000Z'),
         error: 'another sync of app "cli-unfinished" holds the lease; skipped',
@@ -290,8 +294,12 @@ describe('driftless failures and usage', () => {
     });
   });
 
-  it('exits 2 for usage errors: a missing --repo, an unknown command, a bad --output', async () => {
-    for (const args of [['sync'], ['deploy'], ['plan', '--repo', '.', '--output', 'xml']]) {
+  it('exits 2 for usage errors: a missing --app, an unknown command, a bad --output', async () => {
+    for (const args of [
+      ['sync', '--repo', '.'],
+      ['deploy'],
+      ['plan', '--app', 'x', '--repo', '.', '--output', 'xml'],
+    ]) {
       const run = await driftless(args);
       expect(run.code, args.join(' ')).toBe(2);
       expect(run.stdout).toBe('');
@@ -301,9 +309,30 @@ describe('driftless failures and usage', () => {
 
   it("with --output json, a usage error prints exactly one Failed object (commander's message) and exits 2", async () => {
     const cases: [string[], { app: string; dryRun: boolean; error: RegExp }][] = [
-      [['sync', '--output', 'json'], { app: '', dryRun: false, error: /required option '--repo/ }],
+      [['sync', '--output', 'json'], { app: '', dryRun: false, error: /required option '--app/ }],
       [
-        ['sync', '--repo', 'https://git.example.com/team/web-app.git', '--bogus', '-o', 'json'],
+        ['sync', '--repo', 'https://git.example.com/team/web-app.git', '--output', 'json'],
+        { app: '', dryRun: false, error: /required option '--app/ },
+      ],
+      [
+        ['sync', '--app', 'cli-usage', '--output', 'json'],
+        {
+          app: 'cli-usage',
+          dryRun: false,
+          error: /--repo URL\|PATH, or an app of a deploy config with --config FILE/,
+        },
+      ],
+      [
+        [
+          'sync',
+          '--app',
+          'web-app',
+          '--repo',
+          'https://git.example.com/team/web-app.git',
+          '--bogus',
+          '-o',
+          'json',
+        ],
         { app: 'web-app', dryRun: false, error: /unknown option '--bogus'/ },
       ],
       [

@@ -48,9 +48,10 @@ beforeAll(async () => {
   await writeFile(
     configFile,
     `apps:\n` +
-      `  - name: handler-app\n    repo: ${repo.url}\n    path: app\n    credentialsSecret: git/handler-app\n    prune: true\n${cluster}` +
+      `  - name: handler-app\n    repo: ${repo.url}\n    path: app\n    namespace: handler-test\n    credentialsSecret: git/handler-app\n    prune: true\n${cluster}` +
       `  - name: handler-broken\n    repo: ${git.url('no-such-repo')}\n    credentialsSecret: git/handler-app\n${cluster}` +
-      `  - name: handler-paused\n    repo: ${repo.url}\n    suspended: true\n${cluster}`,
+      `  - name: handler-paused\n    repo: ${repo.url}\n    suspended: true\n${cluster}` +
+      `  - name: handler-scoped\n    repo: ${repo.url}\n    path: app\n    credentialsSecret: git/handler-app\n${cluster}`,
   );
 });
 
@@ -193,6 +194,17 @@ describe('handler', () => {
     const everything = stdout.join('');
     expect(everything).not.toContain(GIT_PASSWORD);
     expect(everything).not.toContain(Buffer.from(`deploy:${GIT_PASSWORD}`).toString('base64'));
+  });
+
+  it("applies the app's scope from the config: objects outside it fail the run before any write", async () => {
+    // No namespace in the config: the scope is the default namespace only, and no Namespace but it.
+    const summary = await createHandler({ connect: localConnector([]) })({ app: 'handler-scoped' });
+    expect(summary.outcome).toBe('Failed');
+    expect(summary.error).toMatch(
+      /Namespace handler-test is outside the app's scope: .*scope\.namespaces \[default\]/,
+    );
+    expect(summary.error).toMatch(/ConfigMap handler-test\/settings is outside the app's scope/);
+    expect(summary.counts).toEqual({});
   });
 
   it('reports a deleted object as drift on the same revision and counts it in DriftDetected', async () => {

@@ -17,6 +17,7 @@ import type { SyncLogger } from '../lambda/log.ts';
 import { reconcile } from '../lambda/reconcile/reconcile.ts';
 import { loadSource } from '../lambda/source/source.ts';
 import { HistoryWriteError, runSync, type SyncDeps, type SyncInput } from '../lambda/sync.ts';
+import { appKey } from './support/app-key.ts';
 import { type LocalDynamo, startDynamo } from './support/dynamodb.ts';
 import { type GitRepo, type GitServer, startGitServer } from './support/git-server.ts';
 import { kubectlGet } from './support/kubectl.ts';
@@ -125,7 +126,7 @@ describe.each(['sqlite', 'dynamodb'] as const)('runSync with the %s history stor
     expect(run.result.outcome).toBe('Synced');
     const [stored] = await store.listRuns({ app });
     expect(stored).toMatchObject({ runId: run.record.runId, outcome: 'Synced', revision });
-    expect((await store.getState(app))?.state.revision).toBe(revision);
+    expect((await store.getState(await appKey(cp.kubeconfig, app)))?.state.revision).toBe(revision);
     expect((await kubectlGet(cp.kubeconfig, 'configmap', 'greeting', namespace))?.data.text).toBe('hello');
   });
 
@@ -178,7 +179,7 @@ describe.each(['sqlite', 'dynamodb'] as const)('runSync with the %s history stor
       resources: [],
       counts: {},
     };
-    await store.acquireLease(app, 'dead-run', LEASE_TTL_MS, deadStart);
+    await store.acquireLease(await appKey(cp.kubeconfig, app), 'dead-run', LEASE_TTL_MS, deadStart);
     await store.startRun(dead);
 
     const blocked = await runSync(input(app, repo), deps());
@@ -220,15 +221,16 @@ describe.each(['sqlite', 'dynamodb'] as const)('runSync with the %s history stor
   });
 
   it('records an unreachable API server and rejected credentials as Failed with the reason', async () => {
-    const { app, repo, revision } = await newApp();
+    const { app, repo } = await newApp();
     const down = join(workDir, `${app}-down.kubeconfig`);
     await writeFile(down, kubeconfigFor('https://127.0.0.1:1', 'whatever'));
     const unreachable = await runSync(
       input(app, repo, { target: { type: 'kubeconfig', kubeconfig: down } }),
       deps(),
     );
-    expect(unreachable.record).toMatchObject({ outcome: 'Failed', revision });
-    expect(unreachable.record.error).toMatch(/unreachable|ECONNREFUSED/i);
+    // The cluster's identity keys the lease and the state, so it is read first: no revision yet.
+    expect(unreachable.record).toMatchObject({ outcome: 'Failed', revision: '' });
+    expect(unreachable.record.error).toMatch(/^connect to cluster: .*(unreachable|ECONNREFUSED)/i);
 
     const rejected = join(workDir, `${app}-rejected.kubeconfig`);
     await writeFile(rejected, kubeconfigFor(cp.server, 'not-a-valid-token'));
@@ -245,13 +247,13 @@ describe.each(['sqlite', 'dynamodb'] as const)('runSync with the %s history stor
 
   it('records a dry run without taking the lease or writing state', async () => {
     const { app, repo, revision } = await newApp();
-    await store.acquireLease(app, 'someone-else', LEASE_TTL_MS, Date.now());
+    await store.acquireLease(await appKey(cp.kubeconfig, app), 'someone-else', LEASE_TTL_MS, Date.now());
     const plan = await runSync(input(app, repo, { dryRun: true }), deps());
     expect(plan.record).toMatchObject({ outcome: 'OutOfSync', dryRun: true, revision });
     expect(plan.record.counts).toEqual({ created: 2 });
-    expect(await store.getState(app)).toBeUndefined();
+    expect(await store.getState(await appKey(cp.kubeconfig, app))).toBeUndefined();
     expect((await store.listRuns({ app }))[0]).toMatchObject({ dryRun: true, outcome: 'OutOfSync' });
-    await store.releaseLease(app, 'someone-else');
+    await store.releaseLease(await appKey(cp.kubeconfig, app), 'someone-else');
   });
 
   it('stops writing once another run takes its lease, and records the run Failed', async () => {
@@ -274,7 +276,7 @@ describe.each(['sqlite', 'dynamodb'] as const)('runSync with the %s history stor
       finishRun: (record) => store.finishRun(record),
       listRuns: (query) => store.listRuns(query),
       markInterrupted: (...args) => store.markInterrupted(...args),
-      getState: (name) => store.getState(name),
+      getState: (key) => store.getState(key),
       putState: (...args) => store.putState(...args),
       acquireLease: async (...args) => (++acquires === 1 ? store.acquireLease(...args) : false),
       releaseLease: (...args) => store.releaseLease(...args),
@@ -337,7 +339,7 @@ describe.each(['sqlite', 'dynamodb'] as const)('runSync with the %s history stor
       },
       listRuns: (query) => store.listRuns(query),
       markInterrupted: (...args) => store.markInterrupted(...args),
-      getState: (app) => store.getState(app),
+      getState: (key) => store.getState(key),
       putState: (...args) => store.putState(...args),
       acquireLease: (...args) => store.acquireLease(...args),
       releaseLease: (...args) => store.releaseLease(...args),

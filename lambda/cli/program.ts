@@ -1,8 +1,9 @@
 /**
  * `driftless`: the same sync engine as the Lambda, against any kubeconfig or EKS cluster.
  *
- *   driftless sync --repo URL|PATH [--ref REF] [--path DIR] [--app NAME] [--namespace NS]
- *     [--prune] [--self-heal] [--allow-empty] [--dry-run] [--kubeconfig FILE] [--context NAME]
+ *   driftless sync --app NAME (--repo URL|PATH [--ref REF] [--path DIR] | --config FILE)
+ *     [--namespace NS] [--prune] [--self-heal] [--allow-empty] [--adopt] [--prune-limit N]
+ *     [--move-source] [--dry-run] [--kubeconfig FILE] [--context NAME]
  *     [--cluster EKS_NAME --region REGION [--role-arn ARN]] [--history SPEC] [--output text|json]
  *   driftless plan ...                    sync --dry-run
  *   driftless token --cluster NAME [--region R] [--role-arn ARN]
@@ -13,10 +14,9 @@
  * Exit codes follow `kubectl diff`: 0 in sync, 1 out of sync (or a plan that would change
  * something), 2 failed. Results go to stdout, progress and logs to stderr.
  */
-
 import { readFileSync } from 'node:fs';
-import { basename, join } from 'node:path';
-import { Command, CommanderError, Option } from 'commander';
+import { join } from 'node:path';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { withAwsHint } from '../aws-hints.ts';
 import { connectCluster } from '../cluster/target.ts';
 import { appSchema, clusterSchema } from '../config.ts';
@@ -26,6 +26,7 @@ import type { SyncResult } from '../reconcile/types.ts';
 import { parseRepoUrl } from '../source/repo-url.ts';
 import { loadSource, type RenderMode } from '../source/source.ts';
 import { type ClusterTarget, runSync, type SyncInput } from '../sync.ts';
+import { type ConfiguredApp, configuredApp } from './app-config.ts';
 import { EXIT, ExitSignal, exit } from './exit.ts';
 import { historyCommand } from './history.ts';
 import { formatObjects, historyOption, type OutputFormat, outputOption } from './options.ts';
@@ -41,15 +42,19 @@ import { triggerCommand } from './trigger.ts';
 import { parseWait } from './wait.ts';
 
 interface SyncOptions {
-  repo: string;
+  repo?: string;
   ref?: string;
   path?: string;
-  app?: string;
-  namespace: string;
+  app: string;
+  config?: string;
+  namespace?: string;
   prune?: boolean;
   selfHeal?: boolean;
   allowEmpty?: boolean;
-  render: RenderMode;
+  render?: RenderMode;
+  adopt?: boolean;
+  pruneLimit?: number;
+  moveSource?: boolean;
   dryRun?: boolean;
   kubeconfig?: string;
   context?: string;
@@ -74,15 +79,26 @@ function syncCommand(name: 'sync' | 'plan'): Command {
         ? 'apply the manifests of a Git repository (or local repo path) to a cluster'
         : 'show what sync would change, change nothing (sync --dry-run)',
     )
-    .requiredOption('--repo <url|path>', 'Git repository: https URL or local path')
+    .requiredOption('--app <name>', 'app name: ownership label value and history key (required)')
+    .option('--repo <url|path>', 'Git repository: https URL or local path (or --config)')
+    .option(
+      '--config <file>',
+      "deploy config (driftless.config.yaml): take the --app's settings and scope from it",
+    )
     .option('--ref <ref>', 'branch, tag or commit (default: the remote HEAD)')
-    .option('--path <dir>', 'folder of manifests inside the repository', '.')
-    .option('--app <name>', 'app name: ownership label value and history key (default: from --repo)')
-    .option('--namespace <ns>', 'namespace for objects that name none', 'default')
+    .option('--path <dir>', 'folder of manifests inside the repository (default: .)')
+    .option('--namespace <ns>', 'namespace for objects that name none (default: default)')
     .option('--prune', 'delete objects this app owns that left Git')
     .option('--self-heal', 're-apply objects that drifted from Git')
     .option('--allow-empty', 'allow an empty manifest set to prune everything')
     .addOption(renderOption())
+    .option('--adopt', "take over existing objects that do not carry this app's label")
+    .option(
+      '--prune-limit <n>',
+      'most objects one run may prune (default: half of what the app owns, above 5)',
+      nonNegativeInteger,
+    )
+    .option('--move-source', 'move the app to a repo or path other than the one it was synced from')
     .option('--kubeconfig <file>', 'kubeconfig file (default: KUBECONFIG or ~/.kube/config)')
     .option('--context <name>', 'kubeconfig context (default: current-context)')
     .option('--cluster <eks-name>', 'EKS cluster name: connect with an EKS token instead of a kubeconfig')
@@ -109,14 +125,20 @@ async function runSyncCommand(options: SyncOptions): Promise<void> {
   const logger = stderrLogger();
   let input: SyncInput | undefined;
   try {
-    input = syncInput(options);
+    input = syncInput(options, options.config ? await configuredApp(options.config, options.app) : undefined);
     const store = await openHistoryStore(options.history);
     try {
       const cacheDir = join(process.env.DRIFTLESS_CACHE_DIR ?? '.driftless', 'git');
       const run = await runSync(input, {
         store,
         logger,
-        loadSource: (settings, context) => loadSource(settings, { cacheDir, logger, ...context }),
+        loadSource: async (settings, context) => {
+          // A deploy config's app may read its repo credentials from Secrets Manager.
+          const secrets = settings.credentialsSecret
+            ? new (await import('@aws-sdk/client-secrets-manager')).SecretsManagerClient({})
+            : undefined;
+          return loadSource(settings, { cacheDir, logger, secrets, ...context });
+        },
         connect: (target) => connectCluster(target),
       });
       await printResult(run.result, options.output, { quiet: options.quiet, status: run.record.outcome });
@@ -159,44 +181,64 @@ function failedResult(app: string, dryRun: boolean, error: string): SyncResult {
  */
 async function reportUsageError(words: string[], error: CommanderError): Promise<void> {
   if (rawOptionValue(words, '--output', '-o') !== 'json') return;
-  const repo = rawOptionValue(words, '--repo');
-  const app = rawOptionValue(words, '--app') ?? (repo ? appNameFromRepo(repo) : '');
+  const app = rawOptionValue(words, '--app') ?? '';
   const dryRun = words[0] === 'plan' || words.includes('--dry-run');
   await printResult(failedResult(app, dryRun, error.message.replace(/^error: /, '')), 'json');
 }
 
-function syncInput(options: SyncOptions): SyncInput {
-  const app = options.app ?? appNameFromRepo(options.repo);
+/** The run the command line asks for: the deploy config's app settings (if any), flags over them. */
+function syncInput(options: SyncOptions, configured?: ConfiguredApp): SyncInput {
+  const app = options.app;
   const appCheck = appSchema.shape.name.safeParse(app);
-  if (!appCheck.success) {
+  if (!appCheck.success)
+    throw new UsageError(`--app "${app}" ${appCheck.error.issues[0]?.message ?? 'is invalid'}`);
+  const from = configured?.app;
+  const repo = options.repo ?? from?.repo;
+  if (!repo)
     throw new UsageError(
-      `--app "${app}" ${appCheck.error.issues[0]?.message ?? 'is invalid'}${options.app ? '' : ' (derived from --repo; pass --app)'}`,
+      'give the repository with --repo URL|PATH, or an app of a deploy config with --config FILE',
     );
-  }
-  const nsCheck = appSchema.shape.namespace.safeParse(options.namespace);
+  const namespace = options.namespace ?? from?.namespace ?? 'default';
+  const nsCheck = appSchema.shape.namespace.safeParse(namespace);
   if (!nsCheck.success)
     throw new UsageError(`--namespace ${nsCheck.error.issues[0]?.message ?? 'is invalid'}`);
   return {
     app,
     source: {
-      repo: options.repo,
-      ref: options.ref,
-      path: options.path,
+      repo,
+      ref: options.ref ?? (options.repo ? undefined : from?.ref),
+      path: options.path ?? (options.repo ? undefined : from?.path) ?? '.',
+      credentialsSecret: options.repo ? undefined : from?.credentialsSecret,
       app,
-      render: { mode: options.render, namespace: options.namespace },
+      render: {
+        mode: options.render ?? from?.render ?? 'auto',
+        namespace,
+        helm: options.repo ? undefined : from?.helm,
+        kustomize: options.repo ? undefined : from?.kustomize,
+      },
     },
-    target: clusterTarget(options),
-    namespace: options.namespace,
-    prune: Boolean(options.prune),
-    selfHeal: Boolean(options.selfHeal),
-    allowEmpty: Boolean(options.allowEmpty),
+    target: clusterTarget(options, from?.cluster),
+    namespace,
+    prune: Boolean(options.prune ?? from?.prune),
+    selfHeal: Boolean(options.selfHeal ?? from?.selfHeal),
+    allowEmpty: Boolean(options.allowEmpty ?? from?.allowEmpty),
+    adopt: Boolean(options.adopt ?? from?.adopt),
+    // Without a deploy config the CLI runs unrestricted, under the user's own credentials.
+    scope: configured?.scope,
+    pruneLimit: options.pruneLimit ?? from?.pruneLimit,
+    moveSource: Boolean(options.moveSource),
     dryRun: Boolean(options.dryRun),
     trigger: 'cli',
     healthTimeoutMs: options.wait,
   };
 }
 
-function clusterTarget(options: SyncOptions): ClusterTarget {
+/** `--kubeconfig`/`--context`/`--cluster` when given, else the deploy config's EKS cluster. */
+function clusterTarget(options: SyncOptions, configured?: ConfiguredApp['app']['cluster']): ClusterTarget {
+  if (configured && !options.cluster && !options.kubeconfig && !options.context) {
+    if (options.region || options.roleArn) throw new UsageError('--region and --role-arn need --cluster');
+    return { type: 'eks', name: configured.name, region: configured.region, roleArn: configured.roleArn };
+  }
   if (options.cluster) {
     if (options.kubeconfig || options.context) {
       throw new UsageError(
@@ -230,16 +272,6 @@ function checkRoleArn(roleArn?: string): string | undefined {
   const check = clusterSchema.shape.roleArn.safeParse(roleArn);
   if (!check.success) throw new UsageError(`--role-arn ${check.error.issues[0]?.message ?? 'is invalid'}`);
   return roleArn;
-}
-
-/** `https://host/team/web-app.git` or `./web-app/` -> `web-app`; from a URL's path only, never its user info. */
-function appNameFromRepo(repo: string): string {
-  const name = basename((parseRepoUrl(repo)?.pathname ?? repo).replace(/[/\\]+$/, '')).replace(/\.git$/, '');
-  return name
-    .toLowerCase()
-    .replace(/[^a-z0-9-]+/g, '-')
-    .replace(/^-+|-+$/g, '')
-    .slice(0, 63);
 }
 
 /** With `--wait`, an app that is not Healthy at the end is not in sync yet (exit 1). */
@@ -293,6 +325,13 @@ function tokenCommand(): Command {
       const { token, expiresAt } = await getEksToken({ clusterName: options.cluster, region, credentials });
       await writeStdout(`${JSON.stringify(execCredential(token, expiresAt, apiVersion))}\n`);
     });
+}
+
+function nonNegativeInteger(value: string): number {
+  const parsed = Number(value);
+  if (!Number.isInteger(parsed) || parsed < 0)
+    throw new InvalidArgumentError('must be a whole number, 0 or more');
+  return parsed;
 }
 
 function buildProgram(): Command {

@@ -16,9 +16,9 @@ import { stderrLogger } from './stderr-logger.ts';
 
 /** `--render`, shared by `sync`, `plan` and `render`. */
 export function renderOption(): Option {
-  return new Option('--render <mode>', 'plain manifests, kustomize or helm (default: auto-detect)')
-    .choices(RENDER_MODES)
-    .default('auto');
+  return new Option('--render <mode>', 'plain manifests, kustomize or helm (default: auto-detect)').choices(
+    RENDER_MODES,
+  );
 }
 
 interface RenderCommandOptions {
@@ -27,7 +27,7 @@ interface RenderCommandOptions {
   path: string;
   app: string;
   namespace: string;
-  render: RenderMode;
+  render?: RenderMode;
   kubeconfig?: string;
   context?: string;
   offline?: boolean;
@@ -60,7 +60,7 @@ export function renderCommand(): Command {
           ref: options.ref,
           path: options.path,
           app: options.app,
-          render: { mode: options.render, namespace: options.namespace },
+          render: { mode: options.render ?? 'auto', namespace: options.namespace },
         },
         {
           cacheDir,

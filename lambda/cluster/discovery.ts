@@ -51,6 +51,8 @@ export interface Discovery {
    * would be incomplete.
    */
   namespacedListable(): Promise<ResourceInfo[]>;
+  /** Like `namespacedListable`, with the cluster-scoped resources too. */
+  listable(): Promise<ResourceInfo[]>;
 }
 
 /** Splits `apps/v1` into group and version; `v1` is the core group. */
@@ -77,6 +79,7 @@ export function objectPath(info: ResourceInfo, name: string, namespace?: string)
 export function createDiscovery(kube: KubeClient): Discovery {
   const lists = new Map<string, Promise<ApiResourceList | undefined>>();
   let listable: Promise<ResourceInfo[]> | undefined;
+  let everything: Promise<ResourceInfo[]> | undefined;
 
   const fetchList = (apiVersion: string): Promise<ApiResourceList | undefined> => {
     let pending = lists.get(apiVersion);
@@ -109,6 +112,7 @@ export function createDiscovery(kube: KubeClient): Discovery {
     invalidate(apiVersion) {
       lists.delete(apiVersion);
       listable = undefined;
+      everything = undefined;
     },
     async servedVersions(group) {
       if (group === '') {
@@ -122,9 +126,19 @@ export function createDiscovery(kube: KubeClient): Discovery {
       const found = res.body?.groups?.find((g) => g.name === group);
       return found?.versions.map((v) => v.version) ?? [];
     },
+    listable() {
+      if (!everything) {
+        const pending = listAllListable(kube, fetchList, false);
+        pending.catch(() => {
+          if (everything === pending) everything = undefined;
+        });
+        everything = pending;
+      }
+      return everything;
+    },
     namespacedListable() {
       if (!listable) {
-        const pending = listAllNamespaced(kube, fetchList);
+        const pending = listAllListable(kube, fetchList, true);
         // A failure (say, an aggregated API that is down) must not stick for the rest of the run.
         pending.catch(() => {
           if (listable === pending) listable = undefined;
@@ -136,9 +150,10 @@ export function createDiscovery(kube: KubeClient): Discovery {
   };
 }
 
-async function listAllNamespaced(
+async function listAllListable(
   kube: KubeClient,
   fetchList: (apiVersion: string) => Promise<ApiResourceList | undefined>,
+  namespacedOnly: boolean,
 ): Promise<ResourceInfo[]> {
   const [core, apis] = await Promise.all([
     kube.request<{ versions?: string[] }>({ method: 'GET', path: '/api' }),
@@ -161,8 +176,17 @@ async function listAllNamespaced(
       const list = await limit(() => fetchList(apiVersion));
       const { group, version } = splitApiVersion(apiVersion);
       return (list?.resources ?? [])
-        .filter((r) => r.namespaced && !r.name.includes('/') && r.verbs?.includes('list'))
-        .map((r) => ({ group, version, apiVersion, kind: r.kind, resource: r.name, namespaced: true }));
+        .filter(
+          (r) => (r.namespaced || !namespacedOnly) && !r.name.includes('/') && r.verbs?.includes('list'),
+        )
+        .map((r) => ({
+          group,
+          version,
+          apiVersion,
+          kind: r.kind,
+          resource: r.name,
+          namespaced: r.namespaced,
+        }));
     }),
   );
   return perVersion.flat();

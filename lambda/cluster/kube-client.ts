@@ -40,6 +40,8 @@ export interface KubeResponse<T = unknown> {
   body: T;
   /** `Retry-After` of a 429 or 5xx, in milliseconds. */
   retryAfterMs?: number;
+  /** The texts of the answer's `Warning` headers (deprecations, unknown or duplicate fields). */
+  warnings?: string[];
 }
 
 /** What the reconcile engine needs from a cluster. Tests and the benchmark may wrap it. */
@@ -202,10 +204,12 @@ export function createKubeClient(connection: KubeConnection): KubeClient {
             const retryAfter = isRetryableStatus(status)
               ? retryAfterMs(res.headers['retry-after'])
               : undefined;
+            const warnings = warningTexts(res.rawHeaders);
             resolve({
               status,
               body: body as T,
               ...(retryAfter !== undefined ? { retryAfterMs: retryAfter } : {}),
+              ...(warnings.length ? { warnings } : {}),
             });
           });
         });
@@ -217,6 +221,17 @@ export function createKubeClient(connection: KubeConnection): KubeClient {
       });
     })();
   }
+}
+
+/** `Warning: 299 - "unknown field \"spec.replica\""` -> `unknown field "spec.replica"`, one per header. */
+function warningTexts(rawHeaders: string[]): string[] {
+  const texts: string[] = [];
+  for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
+    if (rawHeaders[i]?.toLowerCase() !== 'warning') continue;
+    const match = /^\d{3} \S+ "((?:[^"\\]|\\.)*)"/.exec(rawHeaders[i + 1] ?? '');
+    texts.push(match?.[1] ? match[1].replace(/\\(.)/g, '$1') : (rawHeaders[i + 1] ?? ''));
+  }
+  return texts;
 }
 
 /**

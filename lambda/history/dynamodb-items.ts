@@ -8,7 +8,9 @@
  *   apps" is one query on one partition (then a BatchGetItem of the records).
  * - `APP#<app>` / `RUNNING#<runId>`: present while a run is `Running`; lets `markInterrupted` find
  *   unfinished runs without reading the app's whole history.
- * - `APP#<app>` / `STATE` and `APP#<app>` / `LEASE`.
+ * - `APP#<app>` / `STATE#<cluster>` and `APP#<app>` / `LEASE#<cluster>`: state and lease per
+ *   app and cluster (`cluster` from `clusterIdentity`; the `STATE` and `LEASE` items of older
+ *   versions, keyed by app alone, are no longer read).
  *
  * A record's `resources` are stored gzip-compressed; when even that passes the budget, diffs are
  * trimmed (then dropped), then `unchanged` entries, then the tail of the list. `counts` always
@@ -31,8 +33,13 @@ const DIFF_CAPS = [Number.POSITIVE_INFINITY, 16 * 1024, 4 * 1024, 1024, 256, 0];
 export const DIFF_TRIMMED_MARKER = '\n... (diff trimmed to fit the history record)';
 
 export const RUNS_INDEX_PK = 'RUNS';
-export const STATE_SK = 'STATE';
-export const LEASE_SK = 'LEASE';
+export function stateSk(cluster: string): string {
+  return `STATE#${cluster}`;
+}
+
+export function leaseSk(cluster: string): string {
+  return `LEASE#${cluster}`;
+}
 export const RUN_SK_PREFIX = 'RUN#';
 export const RUNNING_SK_PREFIX = 'RUNNING#';
 

@@ -33,17 +33,23 @@ import {
   decodeState,
   encodeState,
   fromRunAttributes,
-  LEASE_SK,
+  leaseSk,
   RUN_SK_PREFIX,
   RUNNING_SK_PREFIX,
   RUNS_INDEX_PK,
   runSk,
   runsIndexSk,
-  STATE_SK,
+  stateSk,
   toRunAttributes,
 } from './dynamodb-items.ts';
 import { redactRecord } from './redaction.ts';
-import { type HistoryStore, StateConflictError, type StoredState, type SyncRecord } from './store.ts';
+import {
+  type AppKey,
+  type HistoryStore,
+  StateConflictError,
+  type StoredState,
+  type SyncRecord,
+} from './store.ts';
 
 /**
  * The DynamoDB actions this store calls (BatchGet, Get, Put, Update, Delete, Query), and so all
@@ -108,6 +114,7 @@ export class DynamoHistoryStore implements HistoryStore, ControlsStore {
         sk: `${RUNNING_SK_PREFIX}${record.runId}`,
         runSk: runSk(record),
         startedAt: record.startedAt,
+        clusterId: record.clusterId,
       });
     }
     await this.#writeRun(record);
@@ -125,7 +132,11 @@ export class DynamoHistoryStore implements HistoryStore, ControlsStore {
     return query.app === undefined ? this.#listAllRuns(limit) : this.#listAppRuns(query.app, limit);
   }
 
-  async markInterrupted(app: string, exceptRunId: string, finishedAt: string): Promise<SyncRecord[]> {
+  async markInterrupted(
+    { app, cluster }: AppKey,
+    exceptRunId: string,
+    finishedAt: string,
+  ): Promise<SyncRecord[]> {
     const markers = await this.#queryAll({
       KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
       ExpressionAttributeValues: { ':pk': appPk(app), ':prefix': RUNNING_SK_PREFIX },
@@ -133,7 +144,8 @@ export class DynamoHistoryStore implements HistoryStore, ControlsStore {
     const interrupted: SyncRecord[] = [];
     for (const marker of markers) {
       const runId = String(marker.sk).slice(RUNNING_SK_PREFIX.length);
-      if (runId === exceptRunId) continue;
+      // Another cluster's run of the app may be alive: it holds its own lease.
+      if (runId === exceptRunId || (marker.clusterId !== undefined && marker.clusterId !== cluster)) continue;
       const durationMs = Math.max(0, Date.parse(finishedAt) - Date.parse(String(marker.startedAt)));
       try {
         const updated = await this.#doc.send(
@@ -162,11 +174,11 @@ export class DynamoHistoryStore implements HistoryStore, ControlsStore {
     return interrupted;
   }
 
-  async getState(app: string): Promise<StoredState | undefined> {
+  async getState({ app, cluster }: AppKey): Promise<StoredState | undefined> {
     const result = await this.#doc.send(
       new GetCommand({
         TableName: this.tableName,
-        Key: { pk: appPk(app), sk: STATE_SK },
+        Key: { pk: appPk(app), sk: stateSk(cluster) },
         ConsistentRead: true,
       }),
     );
@@ -174,13 +186,13 @@ export class DynamoHistoryStore implements HistoryStore, ControlsStore {
     return { state: decodeState(result.Item.state), version: Number(result.Item.version) };
   }
 
-  async putState(app: string, state: AppState, expectedVersion: number): Promise<number> {
+  async putState({ app, cluster }: AppKey, state: AppState, expectedVersion: number): Promise<number> {
     const version = expectedVersion + 1;
     try {
       await this.#doc.send(
         new PutCommand({
           TableName: this.tableName,
-          Item: { pk: appPk(app), sk: STATE_SK, version, state: encodeState(app, state) },
+          Item: { pk: appPk(app), sk: stateSk(cluster), version, state: encodeState(app, state) },
           ...(expectedVersion === 0
             ? { ConditionExpression: 'attribute_not_exists(pk)' }
             : {
@@ -200,12 +212,12 @@ export class DynamoHistoryStore implements HistoryStore, ControlsStore {
     return version;
   }
 
-  async acquireLease(app: string, owner: string, ttlMs: number, now: number): Promise<boolean> {
+  async acquireLease({ app, cluster }: AppKey, owner: string, ttlMs: number, now: number): Promise<boolean> {
     try {
       await this.#doc.send(
         new PutCommand({
           TableName: this.tableName,
-          Item: { pk: appPk(app), sk: LEASE_SK, owner, leaseUntil: now + ttlMs },
+          Item: { pk: appPk(app), sk: leaseSk(cluster), owner, leaseUntil: now + ttlMs },
           ConditionExpression: 'attribute_not_exists(pk) OR leaseUntil <= :now OR #owner = :owner',
           ExpressionAttributeNames: { '#owner': 'owner' },
           ExpressionAttributeValues: { ':now': now, ':owner': owner },
@@ -218,12 +230,12 @@ export class DynamoHistoryStore implements HistoryStore, ControlsStore {
     }
   }
 
-  async releaseLease(app: string, owner: string): Promise<void> {
+  async releaseLease({ app, cluster }: AppKey, owner: string): Promise<void> {
     try {
       await this.#doc.send(
         new DeleteCommand({
           TableName: this.tableName,
-          Key: { pk: appPk(app), sk: LEASE_SK },
+          Key: { pk: appPk(app), sk: leaseSk(cluster) },
           ConditionExpression: '#owner = :owner',
           ExpressionAttributeNames: { '#owner': 'owner' },
           ExpressionAttributeValues: { ':owner': owner },

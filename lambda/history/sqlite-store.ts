@@ -11,7 +11,13 @@ import type { AppControls, ControlsStore, Pin, Suspension } from './controls.ts'
 import { redactRecord } from './redaction.ts';
 import { sortableTime } from './run-order.ts';
 import { SqliteControls } from './sqlite-controls.ts';
-import { type HistoryStore, StateConflictError, type StoredState, type SyncRecord } from './store.ts';
+import {
+  type AppKey,
+  type HistoryStore,
+  StateConflictError,
+  type StoredState,
+  type SyncRecord,
+} from './store.ts';
 
 /** Where the CLI keeps its history unless `--history` says otherwise. */
 export const DEFAULT_SQLITE_PATH = '.driftless/history.db';
@@ -34,15 +40,21 @@ const SCHEMA = `
   );
   CREATE INDEX IF NOT EXISTS runs_newest ON runs (started_at DESC, app DESC, run_id DESC);
   CREATE INDEX IF NOT EXISTS runs_newest_per_app ON runs (app, started_at DESC, run_id DESC);
-  CREATE TABLE IF NOT EXISTS state (
-    app TEXT PRIMARY KEY,
+  -- State and lease per app and cluster (the tables 'state' and 'lease' of older versions,
+  -- keyed by app alone, are no longer read).
+  CREATE TABLE IF NOT EXISTS app_state (
+    app TEXT NOT NULL,
+    cluster TEXT NOT NULL,
     version INTEGER NOT NULL,
-    state TEXT NOT NULL
+    state TEXT NOT NULL,
+    PRIMARY KEY (app, cluster)
   );
-  CREATE TABLE IF NOT EXISTS lease (
-    app TEXT PRIMARY KEY,
+  CREATE TABLE IF NOT EXISTS app_lease (
+    app TEXT NOT NULL,
+    cluster TEXT NOT NULL,
     owner TEXT NOT NULL,
-    lease_until INTEGER NOT NULL -- epoch ms; expiry is checked on acquire, rows are never swept
+    lease_until INTEGER NOT NULL, -- epoch ms; expiry is checked on acquire, rows are never swept
+    PRIMARY KEY (app, cluster)
   );
 `;
 
@@ -87,14 +99,19 @@ export class SqliteHistoryStore implements HistoryStore, ControlsStore {
     return rows.map((row) => JSON.parse(String(row.record)) as SyncRecord);
   }
 
-  async markInterrupted(app: string, exceptRunId: string, finishedAt: string): Promise<SyncRecord[]> {
+  async markInterrupted(
+    { app, cluster }: AppKey,
+    exceptRunId: string,
+    finishedAt: string,
+  ): Promise<SyncRecord[]> {
     return this.#transaction(() => {
       const rows = this.#db
         .prepare(
           `SELECT record FROM runs WHERE app = ? AND outcome = 'Running' AND run_id <> ?
+             AND coalesce(json_extract(record, '$.clusterId'), ?) = ?
            ORDER BY started_at DESC, run_id DESC`,
         )
-        .all(app, exceptRunId);
+        .all(app, exceptRunId, cluster, cluster);
       return rows.map((row) => {
         const running = JSON.parse(String(row.record)) as SyncRecord;
         const durationMs = Math.max(0, Date.parse(finishedAt) - Date.parse(running.startedAt));
@@ -107,22 +124,28 @@ export class SqliteHistoryStore implements HistoryStore, ControlsStore {
     });
   }
 
-  async getState(app: string): Promise<StoredState | undefined> {
-    const row = this.#db.prepare('SELECT version, state FROM state WHERE app = ?').get(app);
+  async getState({ app, cluster }: AppKey): Promise<StoredState | undefined> {
+    const row = this.#db
+      .prepare('SELECT version, state FROM app_state WHERE app = ? AND cluster = ?')
+      .get(app, cluster);
     if (!row) return undefined;
     return { state: JSON.parse(String(row.state)) as AppState, version: Number(row.version) };
   }
 
-  async putState(app: string, state: AppState, expectedVersion: number): Promise<number> {
+  async putState({ app, cluster }: AppKey, state: AppState, expectedVersion: number): Promise<number> {
     const json = JSON.stringify(state);
     const { changes } =
       expectedVersion === 0
         ? this.#db
-            .prepare('INSERT INTO state (app, version, state) VALUES (?, 1, ?) ON CONFLICT (app) DO NOTHING')
-            .run(app, json)
+            .prepare(
+              'INSERT INTO app_state (app, cluster, version, state) VALUES (?, ?, 1, ?) ON CONFLICT (app, cluster) DO NOTHING',
+            )
+            .run(app, cluster, json)
         : this.#db
-            .prepare('UPDATE state SET version = version + 1, state = ? WHERE app = ? AND version = ?')
-            .run(json, app, expectedVersion);
+            .prepare(
+              'UPDATE app_state SET version = version + 1, state = ? WHERE app = ? AND cluster = ? AND version = ?',
+            )
+            .run(json, app, cluster, expectedVersion);
     if (Number(changes) === 0) {
       throw new StateConflictError(
         `state of app ${app} changed since version ${expectedVersion} was read; another run wrote it`,
@@ -131,20 +154,22 @@ export class SqliteHistoryStore implements HistoryStore, ControlsStore {
     return expectedVersion + 1;
   }
 
-  async acquireLease(app: string, owner: string, ttlMs: number, now: number): Promise<boolean> {
+  async acquireLease({ app, cluster }: AppKey, owner: string, ttlMs: number, now: number): Promise<boolean> {
     // One statement: insert when free, take over when expired or already ours, else change nothing.
     const { changes } = this.#db
       .prepare(
-        `INSERT INTO lease (app, owner, lease_until) VALUES (?, ?, ?)
-         ON CONFLICT (app) DO UPDATE SET owner = excluded.owner, lease_until = excluded.lease_until
-         WHERE lease.lease_until <= ? OR lease.owner = excluded.owner`,
+        `INSERT INTO app_lease (app, cluster, owner, lease_until) VALUES (?, ?, ?, ?)
+         ON CONFLICT (app, cluster) DO UPDATE SET owner = excluded.owner, lease_until = excluded.lease_until
+         WHERE app_lease.lease_until <= ? OR app_lease.owner = excluded.owner`,
       )
-      .run(app, owner, now + ttlMs, now);
+      .run(app, cluster, owner, now + ttlMs, now);
     return Number(changes) > 0;
   }
 
-  async releaseLease(app: string, owner: string): Promise<void> {
-    this.#db.prepare('DELETE FROM lease WHERE app = ? AND owner = ?').run(app, owner);
+  async releaseLease({ app, cluster }: AppKey, owner: string): Promise<void> {
+    this.#db
+      .prepare('DELETE FROM app_lease WHERE app = ? AND cluster = ? AND owner = ?')
+      .run(app, cluster, owner);
   }
 
   async close(): Promise<void> {

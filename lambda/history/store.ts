@@ -18,8 +18,17 @@ export interface SyncRecord extends Omit<SyncResult, 'outcome'> {
   cluster?: string;
   /** The commit the app was pinned to (`driftless pin`) when this run started. */
   pinned?: string;
+  /** The cluster's identity (see `identity.ts`); runs of one app on two clusters are apart. */
+  clusterId?: string;
   /** Objects per action. */
   counts: Partial<Record<Action, number>>;
+}
+
+/** One app on one cluster: state, inventory and lease are kept per key. */
+export interface AppKey {
+  app: string;
+  /** The cluster's identity, from `clusterIdentity`. */
+  cluster: string;
 }
 
 export interface StoredState {
@@ -41,22 +50,24 @@ export interface HistoryStore {
   /** Runs newest first, of one app or of all apps. @default limit 20 */
   listRuns(query?: { app?: string; limit?: number }): Promise<SyncRecord[]>;
   /**
-   * Marks the app's runs still `Running`, other than `exceptRunId`, as `Interrupted` and returns
-   * them. Call only while holding the app's lease: then no other run can still be alive.
+   * Marks the app's runs on `key.cluster` still `Running` (and those that name no cluster), other
+   * than `exceptRunId`, as `Interrupted` and returns them. Call only while holding the key's
+   * lease: then no other run of the app on that cluster can still be alive.
    */
-  markInterrupted(app: string, exceptRunId: string, finishedAt: string): Promise<SyncRecord[]>;
-  getState(app: string): Promise<StoredState | undefined>;
+  markInterrupted(key: AppKey, exceptRunId: string, finishedAt: string): Promise<SyncRecord[]>;
+  getState(key: AppKey): Promise<StoredState | undefined>;
   /**
    * Writes the state if the stored version still equals `expectedVersion` (0: none stored);
    * returns the new version, else throws `StateConflictError`.
    */
-  putState(app: string, state: AppState, expectedVersion: number): Promise<number>;
+  putState(key: AppKey, state: AppState, expectedVersion: number): Promise<number>;
   /**
-   * Takes the app's lease for `owner` until `now + ttlMs` when it is free, expired, or already
-   * `owner`'s. Conditional writes with an expiry attribute, never TTL deletion (which is lazy).
+   * Takes the lease of the app on the cluster for `owner` until `now + ttlMs` when it is free,
+   * expired, or already `owner`'s. Conditional writes with an expiry attribute, never TTL
+   * deletion (which is lazy).
    */
-  acquireLease(app: string, owner: string, ttlMs: number, now: number): Promise<boolean>;
+  acquireLease(key: AppKey, owner: string, ttlMs: number, now: number): Promise<boolean>;
   /** Gives the lease back if `owner` still holds it. */
-  releaseLease(app: string, owner: string): Promise<void>;
+  releaseLease(key: AppKey, owner: string): Promise<void>;
   close(): Promise<void>;
 }

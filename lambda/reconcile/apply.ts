@@ -21,6 +21,8 @@ export type ApplyOutcome =
   | {
       ok: true;
       object: KubeObject;
+      /** The API server's `Warning` headers (deprecations, unknown or duplicate fields). */
+      warnings: string[];
       /** Said in the object's message: e.g. that it was deleted and re-created. */
       note?: string;
     }
@@ -37,7 +39,7 @@ export async function applyObject(
   kube: KubeClient,
   info: ResourceInfo,
   body: KubeObject,
-  options: { dryRun: boolean },
+  options: { dryRun: boolean; fieldValidation?: 'Strict' },
 ): Promise<ApplyOutcome> {
   let res: KubeResponse<KubeObject | ApiStatus>;
   try {
@@ -46,7 +48,7 @@ export async function applyObject(
     if (!isConnectionBroken(error)) throw error;
     return { ok: false, status: 0, message: `${describeRef(refOf(body))}: ${(error as Error).message}` };
   }
-  if (isSuccess(res)) return { ok: true, object: res.body as KubeObject };
+  if (isSuccess(res)) return { ok: true, object: res.body as KubeObject, warnings: res.warnings ?? [] };
   const immutable = immutableFields(res);
   if (immutable && forceEnabled(body)) {
     const fields = immutable.length > 0 ? immutable.join(', ') : 'an immutable field';
@@ -54,6 +56,7 @@ export async function applyObject(
       return {
         ok: true,
         object: body,
+        warnings: res.warnings ?? [],
         note: `${fields} cannot change in place: would be deleted and re-created (${FORCE_ANNOTATION}: enabled)`,
       };
     }
@@ -67,12 +70,17 @@ export function sendApply(
   kube: KubeClient,
   info: ResourceInfo,
   body: KubeObject,
-  options: { dryRun: boolean },
+  options: { dryRun: boolean; fieldValidation?: 'Strict' },
 ): Promise<KubeResponse<KubeObject | ApiStatus>> {
   return kube.request<KubeObject | ApiStatus>({
     method: 'PATCH',
     path: objectPath(info, body.metadata.name, body.metadata.namespace),
-    query: { fieldManager: FIELD_MANAGER, force: true, dryRun: options.dryRun ? 'All' : undefined },
+    query: {
+      fieldManager: FIELD_MANAGER,
+      force: true,
+      dryRun: options.dryRun ? 'All' : undefined,
+      fieldValidation: options.fieldValidation,
+    },
     body: JSON.stringify(body),
     contentType: 'application/apply-patch+yaml',
   });

@@ -4,6 +4,8 @@
  * not yet labelled, or another app's) are read by collection where many are missing (a first
  * sync; bounded, never Secrets), else by single GETs.
  */
+
+import pLimit from 'p-limit';
 import { isNotFound, isSuccess } from '../cluster/api-errors.ts';
 import { collectionPath, objectPath, type ResourceInfo } from '../cluster/discovery.ts';
 import type { KubeClient } from '../cluster/kube-client.ts';
@@ -29,22 +31,28 @@ export function kindKey(info: { group: string; kind: string }): string {
   return `${info.group}/${info.kind}`;
 }
 
+/** LISTs in flight at once: a first sync lists every kind the server serves. */
+const LIST_CONCURRENCY = 8;
+
 /** Lists every object of each kind that carries `driftless.dev/app=<app>`. */
 export async function listOwned(kube: KubeClient, kinds: ResourceInfo[], app: string): Promise<LiveIndex> {
   const index: LiveIndex = { listed: new Set(), objects: new Map(), complete: new Set() };
   const unique = new Map(kinds.map((k) => [kindKey(k), k]));
+  const limit = pLimit(LIST_CONCURRENCY);
   await Promise.all(
-    [...unique.entries()].map(async ([key, info]) => {
-      const res = await kube.request<{ items?: KubeObject[] }>({
-        method: 'GET',
-        path: collectionPath(info),
-        query: { labelSelector: `${APP_LABEL}=${app}` },
-      });
-      // Without list permission the engine falls back to one GET per object.
-      if (!isSuccess(res)) return;
-      index.listed.add(key);
-      addItems(index, info, res.body.items ?? []);
-    }),
+    [...unique.entries()].map(([key, info]) =>
+      limit(async () => {
+        const res = await kube.request<{ items?: KubeObject[] }>({
+          method: 'GET',
+          path: collectionPath(info),
+          query: { labelSelector: `${APP_LABEL}=${app}` },
+        });
+        // Without list permission the engine falls back to one GET per object.
+        if (!isSuccess(res)) return;
+        index.listed.add(key);
+        addItems(index, info, res.body.items ?? []);
+      }),
+    ),
   );
   return index;
 }

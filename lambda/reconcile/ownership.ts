@@ -2,7 +2,7 @@
  * Who owns an object: the app label driftless puts on everything it applies, and the field
  * managers server-side apply records in `managedFields`.
  */
-import { APP_LABEL, FIELD_MANAGER, type KubeObject } from './types.ts';
+import { APP_LABEL, FIELD_MANAGER, type KubeObject, PRUNE_ANNOTATION } from './types.ts';
 
 /** A copy of `object` labelled as owned by `app`. */
 export function withAppLabel(object: KubeObject, app: string): KubeObject {
@@ -14,6 +14,11 @@ export function withAppLabel(object: KubeObject, app: string): KubeObject {
 /** The app named by the object's ownership label, if any. */
 export function ownerApp(object: KubeObject | undefined): string | undefined {
   return object?.metadata.labels?.[APP_LABEL];
+}
+
+/** The object carries `driftless.dev/prune: disabled`: prune never deletes it. */
+export function pruneDisabled(object: { metadata: { annotations?: Record<string, string> } }): boolean {
+  return object.metadata.annotations?.[PRUNE_ANNOTATION] === 'disabled';
 }
 
 interface ManagedFieldsEntry {

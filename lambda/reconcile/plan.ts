@@ -12,7 +12,7 @@ import type { KubeObject } from './types.ts';
 import type { PlannedObject } from './validate.ts';
 
 export type Plan =
-  | { change: 'none'; live: KubeObject }
+  | { change: 'none'; live: KubeObject; warnings: string[] }
   | {
       change: 'create' | 'configure';
       live?: KubeObject;
@@ -23,6 +23,8 @@ export type Plan =
       taken: Record<string, string[]>;
       /** What else applying would do, e.g. delete and re-create the object (`driftless.dev/force`). */
       note?: string;
+      /** The API server's `Warning` headers for the dry run. */
+      warnings: string[];
     }
   | { change: 'failed'; message: string };
 
@@ -35,15 +37,19 @@ export async function planObject(
   kube: KubeClient,
   object: PlannedObject,
   current: KubeObject | undefined,
-  options: { migrateManagers?: boolean } = {},
+  options: { migrateManagers?: boolean; fieldValidation?: 'Strict' } = {},
 ): Promise<Plan> {
   const live =
     current && options.migrateManagers
       ? ((await migrateFieldManagers(kube, object.info, current)) ?? current)
       : current;
-  const dryRun = await applyObject(kube, object.info, object.body, { dryRun: true });
+  const dryRun = await applyObject(kube, object.info, object.body, {
+    dryRun: true,
+    fieldValidation: options.fieldValidation,
+  });
   if (!dryRun.ok) return { change: 'failed', message: dryRun.message };
-  if (live && sameObject(live, dryRun.object)) return { change: 'none', live };
+  const warnings = dryRun.warnings;
+  if (live && sameObject(live, dryRun.object)) return { change: 'none', live, warnings };
   return {
     change: live ? 'configure' : 'create',
     live,
@@ -51,6 +57,7 @@ export async function planObject(
     diff: renderDiff(object.ref, live, dryRun.object),
     taken: takenFields(live, dryRun.object),
     ...(dryRun.note ? { note: dryRun.note } : {}),
+    warnings,
   };
 }
 

@@ -1,35 +1,33 @@
 /**
- * Prune: delete what left Git. Only objects that are in the app's inventory AND still carry the
- * app's label in the cluster are deleted, later stages first and Namespaces last; a uid
- * precondition makes sure the object deleted is the one that was checked. Deleting a Namespace
- * deletes everything in it, so a Namespace that holds another app's object is left in place (and
- * in the inventory) until that object is gone.
+ * Prune: delete what left Git. Every orphan is judged first and nothing is deleted until all are:
+ * only objects in the app's inventory AND still carrying the app's label are candidates, and the
+ * guards may keep any of them (`driftless.dev/prune: disabled`; a CRD whose custom resources are
+ * not all this app's; a Namespace holding anything that is not this app's) or refuse the whole
+ * prune (more than the deletion cap). Candidates are then deleted later stages first, Namespaces
+ * last, each with a uid precondition so the object deleted is the one that was checked.
  */
 import pLimit from 'p-limit';
 import { isNotFound, isSuccess } from '../cluster/api-errors.ts';
-import {
-  collectionPath,
-  type Discovery,
-  objectPath,
-  type ResourceInfo,
-  splitApiVersion,
-} from '../cluster/discovery.ts';
+import { type Discovery, objectPath, type ResourceInfo, splitApiVersion } from '../cluster/discovery.ts';
 import type { KubeClient } from '../cluster/kube-client.ts';
 import { apiErrorMessage } from './apply.ts';
+import { isCrd } from './crds.ts';
 import { getObject, type LiveIndex } from './live.ts';
-import { ownerApp } from './ownership.ts';
+import { ownerApp, pruneDisabled } from './ownership.ts';
+import { foreignCustomResources, foreignObjectIn } from './prune-guards.ts';
 import { describeRef, refKey, toRef } from './refs.ts';
 import { isNamespace, pruneGroups } from './stages.ts';
 import {
   APP_LABEL,
   type InventoryEntry,
   type KubeObject,
+  PRUNE_ANNOTATION,
   type ReconcileOptions,
   type ResourceResult,
 } from './types.ts';
 
-/** LISTs in flight at once while looking for other apps' objects in a Namespace about to be pruned. */
-const NAMESPACE_CHECK_CONCURRENCY = 8;
+/** Objects an app owned before a run above which the default deletion cap (half) applies. */
+const CAP_FREE_OBJECTS = 5;
 
 export interface PruneContext {
   kube: KubeClient;
@@ -43,96 +41,145 @@ export interface PruneContext {
    * group (an Ingress moved from `extensions` to `networking.k8s.io`) is the same object: keep it.
    */
   desiredUids?: Set<string>;
+  /** How many objects the app owned before this run (the stored inventory), for the deletion cap. */
+  ownedBefore: number;
 }
 
 export interface PruneOutcome {
   results: ResourceResult[];
-  /** Inventory keys to forget: deleted, already gone, or no longer the app's. */
+  /** Inventory keys to forget: deleted, already gone, kept by annotation, or no longer the app's. */
   forget: Set<string>;
+  /** Set when the prune as a whole was refused (deletion cap): the run fails with this error. */
+  refused?: string;
 }
 
-export async function pruneOrphans(ctx: PruneContext, orphans: InventoryEntry[]): Promise<PruneOutcome> {
+/** What judging one orphan found: a result to report, and whether to delete it. */
+interface Verdict {
+  result?: ResourceResult;
+  forget?: boolean;
+  delete?: { info: ResourceInfo; live: KubeObject };
+}
+
+/**
+ * Judges and prunes `orphans` (inventory entries that left Git). `unlisted` are labelled live
+ * objects the inventory did not list: reported, and pruned only with `options.pruneUnlisted`.
+ */
+export async function pruneOrphans(
+  ctx: PruneContext,
+  orphans: InventoryEntry[],
+  unlisted: InventoryEntry[] = [],
+): Promise<PruneOutcome> {
   const outcome: PruneOutcome = { results: [], forget: new Set() };
   const limit = pLimit(ctx.options.concurrency ?? 8);
-  for (const group of pruneGroups(orphans)) {
+  const unlistedKeys = new Set(unlisted.map(refKey));
+  const all = [...orphans, ...unlisted];
+  const verdicts = new Map<string, Verdict>();
+  await Promise.all(
+    all.map((entry) =>
+      limit(async () =>
+        verdicts.set(refKey(entry), await judge(ctx, entry, unlistedKeys.has(refKey(entry)))),
+      ),
+    ),
+  );
+  for (const [key, verdict] of verdicts) if (verdict.forget) outcome.forget.add(key);
+
+  const candidates = all.filter((entry) => verdicts.get(refKey(entry))?.delete);
+  const cap =
+    ctx.options.pruneLimit ??
+    (ctx.ownedBefore > CAP_FREE_OBJECTS ? Math.floor(ctx.ownedBefore / 2) : undefined);
+  if (cap !== undefined && candidates.length > cap) {
+    outcome.refused = `refusing to prune ${candidates.length} of the ${ctx.ownedBefore} objects app "${ctx.options.app}" owned: more than the limit of ${cap} per run (${ctx.options.pruneLimit === undefined ? 'half of them' : 'pruneLimit'}); set pruneLimit in the deploy config or pass --prune-limit ${candidates.length} to allow it`;
+    for (const entry of candidates) {
+      verdicts.set(refKey(entry), {
+        result: { ...toRef(entry), action: 'orphaned', message: `not pruned: ${outcome.refused}` },
+      });
+    }
+  }
+
+  for (const group of pruneGroups(all)) {
     const settled = await Promise.allSettled(
-      group.map((entry) => limit(() => pruneOne(ctx, entry, { results: [], forget: outcome.forget }))),
+      group.map((entry) =>
+        limit(async () => {
+          const verdict = verdicts.get(refKey(entry));
+          if (!verdict?.delete) return verdict?.result;
+          const result = await deleteOne(ctx, entry, verdict.delete);
+          if (result.action === 'pruned') outcome.forget.add(refKey(entry));
+          return result;
+        }),
+      ),
     );
     for (const s of settled) {
       if (s.status === 'rejected') throw s.reason;
       // Report in inventory order within a group, whatever order the deletes finished in.
-      outcome.results.push(...s.value.results);
+      if (s.value) outcome.results.push(s.value);
     }
   }
   return outcome;
 }
 
-async function pruneOne(
-  ctx: PruneContext,
-  entry: InventoryEntry,
-  outcome: PruneOutcome,
-): Promise<PruneOutcome> {
+/** Decides one orphan without writing anything. */
+async function judge(ctx: PruneContext, entry: InventoryEntry, unlisted: boolean): Promise<Verdict> {
   const { options } = ctx;
-  const key = refKey(entry);
   const ref = toRef(entry);
+  const orphaned = (message: string): Verdict => ({ result: { ...ref, action: 'orphaned', message } });
   const info = await resolveServed(ctx.discovery, entry.apiVersion, entry.kind);
-  if (!info) {
-    // No version of the kind is served (its CRD is gone), so neither is the object.
-    outcome.forget.add(key);
-    return outcome;
-  }
-  let live = ctx.live.objects.get(key);
+  // No version of the kind is served (its CRD is gone), so neither is the object.
+  if (!info) return { forget: true };
+  let live = ctx.live.objects.get(refKey(entry));
   // Not in the labelled LIST: gone, or its label was removed (then it is reported, not deleted).
   if (!live) {
     const got = await getObject(ctx.kube, info, ref);
-    if (!got.ok) {
-      outcome.results.push({ ...ref, action: 'failed', message: got.message });
-      return outcome;
-    }
+    if (!got.ok) return { result: { ...ref, action: 'failed', message: got.message } };
     live = got.object;
   }
-  if (!live) {
-    outcome.forget.add(key);
-    return outcome;
-  }
-  if (ctx.desiredUids?.has(live.metadata.uid as string)) {
-    outcome.forget.add(key);
-    return outcome;
-  }
+  if (!live || ctx.desiredUids?.has(live.metadata.uid as string)) return { forget: true };
   const owner = ownerApp(live);
   if (owner !== options.app) {
-    outcome.forget.add(key);
-    outcome.results.push({
-      ...ref,
-      action: 'orphaned',
-      message: `${describeRef(ref)} no longer carries ${APP_LABEL}=${options.app}${owner ? ` (owned by app "${owner}")` : ''}; left in place and dropped from the inventory`,
-    });
-    return outcome;
+    return {
+      forget: true,
+      ...orphaned(
+        `${describeRef(ref)} no longer carries ${APP_LABEL}=${options.app}${owner ? ` (owned by app "${owner}")` : ''}; left in place and dropped from the inventory`,
+      ),
+    };
   }
-  if (!options.prune) {
-    outcome.results.push({ ...ref, action: 'orphaned', message: 'removed from Git; prune is off' });
-    return outcome;
-  }
-  if (ctx.blockedReason) {
-    outcome.results.push({ ...ref, action: 'orphaned', message: ctx.blockedReason });
-    return outcome;
-  }
-  if (isNamespace(ref)) {
-    // Kept in the inventory (not forgotten), so a later run prunes it once it is clear.
-    const blocker = await otherAppsObjectIn(ctx, ref.name, options.app);
-    if (blocker) {
-      outcome.results.push({
+  if (entry.pruneDisabled || pruneDisabled(live)) {
+    return {
+      forget: true,
+      result: {
         ...ref,
-        action: 'orphaned',
-        message: `${describeRef(ref)} not pruned: ${blocker}`,
-      });
-      return outcome;
-    }
+        action: 'unchanged',
+        message: `removed from Git; kept in place (${PRUNE_ANNOTATION}: disabled) and dropped from the inventory`,
+      },
+    };
   }
-  if (options.dryRun) {
-    outcome.results.push({ ...ref, action: 'pruned' });
-    return outcome;
+  const notListed = unlisted
+    ? `labelled ${APP_LABEL}=${options.app} but not in the stored inventory (a new or lost history store?)`
+    : undefined;
+  if (!options.prune)
+    return orphaned(notListed ? `${notListed}; prune is off` : 'removed from Git; prune is off');
+  if (notListed && !options.pruneUnlisted) {
+    return orphaned(
+      `${notListed}; not pruned: no stored source of the app confirms it is this app's (the next run from the same source prunes it)`,
+    );
   }
+  if (ctx.blockedReason) return orphaned(ctx.blockedReason);
+  // Kept in the inventory (not forgotten), so a later run prunes it once it is clear.
+  const blocker = isNamespace(ref)
+    ? await foreignObjectIn(ctx, ref.name, options.app)
+    : isCrd(ref)
+      ? await foreignCustomResources(ctx.kube, live, options.app)
+      : undefined;
+  if (blocker) return orphaned(`${describeRef(ref)} not pruned: ${blocker}`);
+  return { delete: { info, live } };
+}
+
+async function deleteOne(
+  ctx: PruneContext,
+  entry: InventoryEntry,
+  { info, live }: { info: ResourceInfo; live: KubeObject },
+): Promise<ResourceResult> {
+  const ref = toRef(entry);
+  if (ctx.options.dryRun) return { ...ref, action: 'pruned' };
   const res = await ctx.kube.request({
     method: 'DELETE',
     path: objectPath(info, ref.name, ref.namespace),
@@ -143,70 +190,8 @@ async function pruneOne(
       preconditions: { uid: live.metadata.uid },
     },
   });
-  if (isSuccess(res) || isNotFound(res)) {
-    outcome.forget.add(key);
-    outcome.results.push({ ...ref, action: 'pruned' });
-    return outcome;
-  }
-  outcome.results.push({ ...ref, action: 'failed', message: apiErrorMessage(ref, res.status, res.body) });
-  return outcome;
-}
-
-/**
- * Why the Namespace `namespace` must not be deleted, or `undefined` when it holds no object
- * labelled for another app. One `limit=1` labelled LIST per namespaced listable resource; a
- * resource that cannot be checked (discovery or LIST failed) blocks too, since deleting the
- * Namespace would delete whatever it holds.
- */
-async function otherAppsObjectIn(
-  ctx: PruneContext,
-  namespace: string,
-  app: string,
-): Promise<string | undefined> {
-  let resources: ResourceInfo[];
-  try {
-    resources = await ctx.discovery.namespacedListable();
-  } catch (error) {
-    return `cannot check it for other apps' objects (${error instanceof Error ? error.message : String(error)})`;
-  }
-  const limit = pLimit(NAMESPACE_CHECK_CONCURRENCY);
-  /** Another app's object: the reason given, and no further LIST is sent once one is seen. */
-  let found: string | undefined;
-  let unchecked: string | undefined;
-  await Promise.all(
-    resources.map((info) =>
-      limit(async () => {
-        if (found) return;
-        const res = await ctx.kube.request<{ items?: KubeObject[] }>({
-          method: 'GET',
-          path: collectionPath(info, namespace),
-          query: { labelSelector: `${APP_LABEL},${APP_LABEL}!=${app}`, limit: 1 },
-        });
-        // The kind went away during the run (its CRD was deleted): nothing of it is left.
-        if (isNotFound(res)) return;
-        if (!isSuccess(res)) {
-          const reason = (res.body as { message?: string } | undefined)?.message ?? '';
-          unchecked ??= `cannot list its ${qualified(info)} to check for other apps' objects (HTTP ${res.status}${reason ? `: ${reason}` : ''})`;
-          return;
-        }
-        const item = res.body.items?.[0];
-        if (!item) return;
-        const other = describeRef({
-          apiVersion: info.apiVersion,
-          kind: info.kind,
-          namespace,
-          name: item.metadata.name,
-        });
-        found ??= `it holds ${other} of app "${ownerApp(item)}"; left in place until that object is gone`;
-      }),
-    ),
-  );
-  return found ?? unchecked;
-}
-
-/** `deployments.apps`, `configmaps` (core), as kubectl names resources. */
-function qualified(info: ResourceInfo): string {
-  return info.group ? `${info.resource}.${info.group}` : info.resource;
+  if (isSuccess(res) || isNotFound(res)) return { ...ref, action: 'pruned' };
+  return { ...ref, action: 'failed', message: apiErrorMessage(ref, res.status, res.body) };
 }
 
 /**

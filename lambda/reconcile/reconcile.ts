@@ -5,26 +5,29 @@
  * prune.ts, health.ts. Per-object failures never throw; a run that cannot proceed (invalid
  * manifests, API server unreachable) returns outcome `Failed` with `error`.
  */
-import pLimit from 'p-limit';
 import { createDiscovery, type ResourceInfo } from '../cluster/discovery.ts';
 import type { KubeClient } from '../cluster/kube-client.ts';
-import { isCrd, kindsDefinedBy, waitEstablished } from './crds.ts';
+import { supportsStrictFieldValidation } from '../cluster/server-version.ts';
 import { type HealthTarget, waitForHealth, worstHealth } from './health.ts';
-import { listMissing, listOwned } from './live.ts';
+import { type LiveIndex, listMissing, listOwned } from './live.ts';
+import { pruneDisabled } from './ownership.ts';
 import { pruneOrphans } from './prune.ts';
 import { describeRef, refKey, toRef } from './refs.ts';
-import { DEFINITIONS_STAGE, isNamespace } from './stages.ts';
-import { type SyncContext, syncObject } from './sync-object.ts';
-import type {
-  Action,
-  AppState,
-  DesiredObject,
-  InventoryEntry,
-  ObjectRef,
-  Outcome,
-  ReconcileOptions,
-  ReconcileResult,
-  ResourceResult,
+import { stageOf } from './stages.ts';
+import type { SyncContext } from './sync-object.ts';
+import { syncSet } from './sync-set.ts';
+import {
+  type Action,
+  APP_LABEL,
+  type AppState,
+  type DesiredObject,
+  type InventoryEntry,
+  type KubeObject,
+  type ObjectRef,
+  type Outcome,
+  type ReconcileOptions,
+  type ReconcileResult,
+  type ResourceResult,
 } from './types.ts';
 import { validateDesired } from './validate.ts';
 
@@ -53,9 +56,6 @@ export interface ReconcileInput {
   signal?: AbortSignal;
 }
 
-/** How long a CRD applied in this run may take to become Established. */
-const CRD_ESTABLISH_TIMEOUT_MS = 30_000;
-
 /** Makes the cluster match `desired` (see DESIGN.md "Semantics") and returns the change set and new state. */
 export async function reconcile(input: ReconcileInput): Promise<ReconcileResult> {
   const { kube, desired, options, state, logger } = input;
@@ -76,7 +76,9 @@ export async function reconcile(input: ReconcileInput): Promise<ReconcileResult>
       outcome: 'Failed',
       resources,
       health: 'Unknown',
-      state: stateNow(nextRevision('Failed', resources, state.revision, options.revision)),
+      state: stateNow(
+        nextRevision('Failed', resources, state.revision, options.revision, attempted.size > 0),
+      ),
       error,
     };
   };
@@ -103,20 +105,18 @@ export async function reconcile(input: ReconcileInput): Promise<ReconcileResult>
       const info = await discovery.resolve(orphan.apiVersion, orphan.kind);
       if (info) kinds.push(info);
     }
+    // Nothing known about the app on this cluster (a new or lost history store): look for its
+    // labelled objects in every kind, so none is silently ignored.
+    if (state.revision === undefined && state.inventory.length === 0)
+      kinds.push(...(await discovery.listable()));
     const live = await listOwned(kube, kinds, options.app);
     await listMissing(
       kube,
       live,
       objects.filter((o) => !o.awaitsCrd),
     );
+    const unlisted = unlistedObjects(live, desiredKeys, inventory);
     const sameRevision = state.revision !== undefined && state.revision === options.revision;
-    const fresh = objects.filter((o) => !inventory.has(o.key));
-    if (!options.dryRun && fresh.length > 0 && input.beforeWrite) {
-      await input.beforeWrite({
-        revision: state.revision,
-        inventory: [...state.inventory, ...fresh.map((o) => unverifiedEntry(o))],
-      });
-    }
     const ctx: SyncContext = {
       kube,
       options,
@@ -124,58 +124,48 @@ export async function reconcile(input: ReconcileInput): Promise<ReconcileResult>
       live,
       inventory,
       pendingNamespaces: new Set(),
+      fieldValidation: once(async () => ((await supportsStrictFieldValidation(kube)) ? 'Strict' : undefined)),
       onWrite: (object) => {
         input.signal?.throwIfAborted();
         attempted.set(object.key, unverifiedEntry(object));
       },
     };
-    const limit = pLimit(options.concurrency ?? 8);
     const healthTargets: { result: ResourceResult; target: HealthTarget }[] = [];
     const desiredUids = new Set<string>();
 
-    for (const stage of [...new Set(objects.map((o) => o.stage))].sort((a, b) => a - b)) {
-      const batch = objects.filter((o) => o.stage === stage);
-      const settled = await Promise.allSettled(batch.map((o) => limit(() => syncObject(ctx, o))));
-      const crash = settled.find((s) => s.status === 'rejected');
-      settled.forEach((s, i) => {
-        const object = batch[i];
-        if (s.status !== 'fulfilled' || !object) return;
-        const { result, entry, live: after } = s.value;
-        if (object.note) result.message = [object.note, result.message].filter(Boolean).join('; ');
-        resources.push(result);
-        if (entry) inventory.set(object.key, entry);
-        if (after?.metadata.uid) desiredUids.add(after.metadata.uid as string);
-        if (after && result.action !== 'failed')
-          healthTargets.push({ result, target: { key: object.key, info: object.info, object: after } });
-        if (result.action === 'failed')
-          logger?.warn('object failed', { object: describeRef(result), detail: result.message });
-        else logger?.debug?.('object reconciled', { object: describeRef(result), action: result.action });
-      });
-      if (crash) throw crash.reason;
-      if (stage !== DEFINITIONS_STAGE) continue;
-      if (options.dryRun) {
-        for (const r of resources)
-          if (isNamespace(r) && r.action === 'created') ctx.pendingNamespaces.add(r.name);
-        continue;
-      }
-      // Custom resources of CRDs applied just now need the CRD Established and fresh discovery.
-      // All are waited for at once: N stuck CRDs cost one timeout, not N.
-      await Promise.all(
-        batch.map(async (object) => {
-          const result = resources.find((r) => refKey(r) === object.key);
-          if (!isCrd(object.ref) || !result || !['created', 'configured'].includes(result.action)) return;
-          if (!(await waitEstablished(kube, object.ref.name, { timeoutMs: CRD_ESTABLISH_TIMEOUT_MS }))) {
-            result.message = [result.message, `not Established within ${CRD_ESTABLISH_TIMEOUT_MS / 1000} s`]
-              .filter(Boolean)
-              .join('; ');
-          }
-          for (const kind of kindsDefinedBy(object.body)) discovery.invalidate(kind.apiVersion);
-        }),
-      );
+    const set = await syncSet(ctx, objects, {
+      discovery,
+      // Write-ahead: the objects this run may create are tracked before the first write.
+      beforeFirstWrite: async () => {
+        const fresh = objects.filter((o) => !inventory.has(o.key));
+        if (options.dryRun || fresh.length === 0 || !input.beforeWrite) return;
+        await input.beforeWrite({
+          ...state,
+          inventory: [...state.inventory, ...fresh.map((o) => unverifiedEntry(o))],
+        });
+      },
+    });
+    // Reported in apply order, as the stages ran.
+    for (const object of [...objects].sort((a, b) => a.stage - b.stage)) {
+      const synced = set.synced.get(object.key);
+      if (!synced) continue;
+      const { result, entry, live: after } = synced;
+      if (object.note) result.message = [object.note, result.message].filter(Boolean).join('; ');
+      resources.push(result);
+      if (entry) inventory.set(object.key, entry);
+      if (after?.metadata.uid) desiredUids.add(after.metadata.uid as string);
+      if (after && result.action !== 'failed')
+        healthTargets.push({ result, target: { key: object.key, info: object.info, object: after } });
+      if (result.action === 'failed')
+        logger?.warn('object failed', { object: describeRef(result), detail: result.message });
+      else logger?.debug?.('object reconciled', { object: describeRef(result), action: result.action });
     }
 
     input.signal?.throwIfAborted();
     const failed = resources.filter((r) => r.action === 'failed').length;
+    // Labelled objects the inventory did not list join it: reported now, pruned by a run whose
+    // stored source confirms they are this app's.
+    for (const entry of unlisted) inventory.set(refKey(entry), entry);
     const pruned = await pruneOrphans(
       {
         kube,
@@ -183,9 +173,16 @@ export async function reconcile(input: ReconcileInput): Promise<ReconcileResult>
         options,
         live,
         desiredUids,
-        blockedReason: failed > 0 ? `not pruned: ${failed} object(s) failed to apply in this run` : undefined,
+        ownedBefore: state.inventory.length,
+        blockedReason:
+          set.refused !== undefined
+            ? 'not pruned: the run applied nothing (objects failed before the first write)'
+            : failed > 0
+              ? `not pruned: ${failed} object(s) failed to apply in this run`
+              : undefined,
       },
       orphans,
+      unlisted,
     );
     resources.push(...pruned.results);
 
@@ -198,12 +195,17 @@ export async function reconcile(input: ReconcileInput): Promise<ReconcileResult>
       h.result.health = healths[i];
     });
 
-    const outcome = outcomeOf(resources, options.dryRun ?? false);
+    const error = joinErrors(set.refused, pruned.refused);
+    const outcome = error ? 'Failed' : outcomeOf(resources, options.dryRun ?? false);
     const result: ReconcileResult = {
       outcome,
       resources,
       health: worstHealth(healths),
-      state: stateNow(nextRevision(outcome, resources, state.revision, options.revision), pruned.forget),
+      state: stateNow(
+        nextRevision(outcome, resources, state.revision, options.revision, attempted.size > 0),
+        pruned.forget,
+      ),
+      ...(error ? { error } : {}),
     };
     logger?.info('reconcile finished', {
       app: options.app,
@@ -230,11 +232,13 @@ function nextRevision(
   resources: ResourceResult[],
   previous: string | undefined,
   current: string,
+  /** A write was sent (its answer may be lost: a run that crashed mid-way reports no results). */
+  sentWrites: boolean,
 ): string | undefined {
   if (outcome !== 'Failed') return current;
-  const wrote = resources.some(
-    (r) => r.action === 'created' || r.action === 'configured' || r.action === 'pruned',
-  );
+  const wrote =
+    sentWrites ||
+    resources.some((r) => r.action === 'created' || r.action === 'configured' || r.action === 'pruned');
   return wrote ? undefined : previous;
 }
 
@@ -244,6 +248,48 @@ function outcomeOf(resources: ResourceResult[], dryRun: boolean): Outcome {
     ? ['created', 'configured', 'pruned', 'drifted', 'orphaned']
     : ['drifted', 'orphaned'];
   return resources.some((r) => pending.includes(r.action)) ? 'OutOfSync' : 'Synced';
+}
+
+/**
+ * Live objects labelled for the app that are neither desired nor in the inventory (a new or lost
+ * history store), except those marked `driftless.dev/prune: disabled` (left on purpose).
+ */
+function unlistedObjects(
+  live: LiveIndex,
+  desiredKeys: Set<string>,
+  inventory: Map<string, InventoryEntry>,
+): InventoryEntry[] {
+  const found: InventoryEntry[] = [];
+  for (const [key, object] of live.objects) {
+    if (desiredKeys.has(key) || inventory.has(key) || pruneDisabled(object)) continue;
+    if (object.metadata.labels?.[APP_LABEL] === undefined || derivedFromOwned(object)) continue;
+    const ref: ObjectRef = { apiVersion: object.apiVersion, kind: object.kind, name: object.metadata.name };
+    if (object.metadata.namespace) ref.namespace = object.metadata.namespace;
+    found.push({ ...ref, stage: stageOf(ref.apiVersion, ref.kind), digest: '' });
+  }
+  return found;
+}
+
+/**
+ * Made by a controller for one of the app's objects, carrying its labels: anything with an
+ * ownerReference (ReplicaSets, EndpointSlices), and a Service's Endpoints (named as the Service).
+ */
+function derivedFromOwned(object: KubeObject): boolean {
+  if ((object.metadata.ownerReferences as unknown[] | undefined)?.length) return true;
+  return object.kind === 'Endpoints' && object.apiVersion === 'v1';
+}
+
+function once<T>(make: () => Promise<T>): () => Promise<T> {
+  let pending: Promise<T> | undefined;
+  return () => {
+    pending ??= make();
+    return pending;
+  };
+}
+
+function joinErrors(...errors: (string | undefined)[]): string | undefined {
+  const present = errors.filter((e): e is string => Boolean(e));
+  return present.length > 0 ? present.join('\n') : undefined;
 }
 
 /**

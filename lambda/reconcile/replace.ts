@@ -76,6 +76,7 @@ export async function replaceObject(
   return {
     ok: true,
     object: created.body as KubeObject,
+    warnings: created.warnings ?? [],
     note: `deleted and re-created: ${fields} cannot change in place (${FORCE_ANNOTATION}: enabled)`,
   };
 }

@@ -1,6 +1,9 @@
 /**
  * The decision for one desired object: skip it (unchanged since the inventory), refuse it
- * (another app owns it), report it (drifted, or what a dry run would do), or apply it.
+ * (another app owns it, or it exists without this app's label and the app does not adopt),
+ * report it (drifted, or what a dry run would do), or apply it. Deciding never writes: every
+ * object about to be written was dry-run first, so a run can refuse the whole set before its
+ * first write (`decideObject`, then `writeObject`).
  * The inventory entry records the body's digest only once that body was applied or a dry-run
  * showed the live object already matches it, so a skip is never based on an unverified guess.
  */
@@ -9,14 +12,13 @@ import { applyObject } from './apply.ts';
 import { renderDiff } from './diff.ts';
 import { digestOf } from './digest.ts';
 import { getObject, type LiveIndex, scopeKey } from './live.ts';
-import { describeTaken, ownerApp, takenFields } from './ownership.ts';
+import { describeTaken, ownerApp, pruneDisabled, takenFields } from './ownership.ts';
 import { pendingCreateDiff, planObject } from './plan.ts';
 import { describeRef, toRef } from './refs.ts';
 import {
   APP_LABEL,
   type InventoryEntry,
   type KubeObject,
-  type ObjectRef,
   type ReconcileOptions,
   type ResourceResult,
 } from './types.ts';
@@ -31,6 +33,8 @@ export interface SyncContext {
   inventory: Map<string, InventoryEntry>;
   /** Dry run only: Namespaces this run would create, so objects in them cannot be dry-run yet. */
   pendingNamespaces: Set<string>;
+  /** `Strict` when the server rejects unknown and duplicate fields on request (>= 1.25). */
+  fieldValidation: () => Promise<'Strict' | undefined>;
   /** Told before each real write, so the object is tracked even if the answer is lost. */
   onWrite?: (object: PlannedObject) => void;
 }
@@ -43,23 +47,28 @@ export interface ObjectSync {
   live?: KubeObject;
 }
 
-export async function syncObject(ctx: SyncContext, object: PlannedObject): Promise<ObjectSync> {
+/** Settled without a write (`done`), or passed its dry run and is to be applied (`write`). */
+export type ObjectDecision =
+  | { write: false; done: ObjectSync }
+  | {
+      write: true;
+      live?: KubeObject;
+      /** The dry run's diff. */
+      diff?: string;
+      /** Re-applying drift (same revision, self-heal), not a change from Git. */
+      healing: boolean;
+    };
+
+export async function decideObject(ctx: SyncContext, object: PlannedObject): Promise<ObjectDecision> {
   const { options } = ctx;
   const base = toRef(object.ref);
   const previous = ctx.inventory.get(object.key);
-  // No digest of a Secret is stored: an unsalted hash of its data could be brute-forced from the
-  // state. Secrets are dry-run on every new revision instead.
-  const digest = object.ref.kind === 'Secret' ? undefined : digestOf(object.body);
-  /** The entry for `live` as it is now; `verified`: it is what applying this body gives. */
-  const entryFor = (live: KubeObject, verified = true): InventoryEntry => ({
-    ...base,
-    resourceVersion: live.metadata.resourceVersion as string | undefined,
-    ...(verified ? { digest } : {}),
-    stage: object.stage,
-  });
+  const done = (sync: ObjectSync): ObjectDecision => ({ write: false, done: sync });
+  const digest = digestFor(object);
+  const entryFor = entryMaker(object);
 
   if (options.dryRun && (object.awaitsCrd || ctx.pendingNamespaces.has(object.ref.namespace ?? ''))) {
-    return { result: { ...base, action: 'created', diff: pendingCreateDiff(object) } };
+    return done({ result: { ...base, action: 'created', diff: pendingCreateDiff(object) } });
   }
 
   let live = ctx.live.objects.get(object.key);
@@ -67,12 +76,12 @@ export async function syncObject(ctx: SyncContext, object: PlannedObject): Promi
     // Nobody wrote the object since driftless applied or verified it.
     if (digest !== undefined && previous.digest === digest) {
       // Applying the same body again would change nothing, whatever the revision: no dry-run.
-      return { result: { ...base, action: 'unchanged' }, entry: entryFor(live), live };
+      return done({ result: { ...base, action: 'unchanged' }, entry: entryFor(live), live });
     }
     if (ctx.sameRevision && previous.digest === undefined) {
       // The same revision stands in for the same body, as before digests existed (old state).
       // No digest is recorded until a dry-run or an apply has verified this body.
-      return { result: { ...base, action: 'unchanged' }, entry: entryFor(live, false), live };
+      return done({ result: { ...base, action: 'unchanged' }, entry: entryFor(live, false), live });
     }
   }
   // The per-kind LIST reads one API version; an object declared in another one (an
@@ -81,20 +90,12 @@ export async function syncObject(ctx: SyncContext, object: PlannedObject): Promi
   const otherVersion = live !== undefined && live.apiVersion !== object.ref.apiVersion;
   if (otherVersion || (!live && !ctx.live.complete.has(scopeKey(object.info, object.ref.namespace)))) {
     const got = await getObject(ctx.kube, object.info, object.ref);
-    if (!got.ok) return { result: { ...base, action: 'failed', message: got.message } };
+    if (!got.ok) return done({ result: { ...base, action: 'failed', message: got.message } });
     live = got.object;
   }
 
-  const owner = ownerApp(live);
-  if (owner !== undefined && owner !== options.app) {
-    return {
-      result: {
-        ...base,
-        action: 'failed',
-        message: `${describeRef(object.ref)} is owned by app "${owner}" (label ${APP_LABEL}=${owner}); driftless does not modify another app's objects`,
-      },
-    };
-  }
+  const refusal = ownershipRefusal(object, live, previous, options);
+  if (refusal) return done({ result: { ...base, action: 'failed', message: refusal } });
 
   // On an already synced revision, a difference is drift (healed only with self-heal) when Git
   // did not change the object since driftless applied it: judged per object by digest, so a
@@ -105,55 +106,116 @@ export async function syncObject(ctx: SyncContext, object: PlannedObject): Promi
     previous !== undefined &&
     (previous.digest === undefined || previous.digest === digest);
   const applies = !(gitUnchanged && !options.selfHeal);
-  if (!live && applies && !options.dryRun) {
-    // Nothing to compare with: a dry-run would only cost a request before the create.
-    return write(ctx, object, base, undefined, undefined, entryFor, gitUnchanged);
-  }
-  const plan = await planObject(ctx.kube, object, live, { migrateManagers: applies && !options.dryRun });
-  if (plan.change === 'failed') return { result: { ...base, action: 'failed', message: plan.message } };
+  // Every object about to be written is dry-run first, creates included: a bad set writes nothing.
+  // Fields of kubectl's client-side apply move to driftless first, so the dry run sees their removal.
+  const plan = await planObject(ctx.kube, object, live, {
+    migrateManagers: applies && !options.dryRun,
+    fieldValidation: await ctx.fieldValidation(),
+  });
+  if (plan.change === 'failed') return done({ result: { ...base, action: 'failed', message: plan.message } });
+  const warned = describeWarnings(plan.warnings);
   if (plan.change === 'none')
-    return { result: { ...base, action: 'unchanged' }, entry: entryFor(plan.live), live };
+    return done({
+      result: { ...base, action: 'unchanged', message: warned },
+      entry: entryFor(plan.live),
+      live,
+    });
   if (!applies) {
     const message = live
       ? `${describeRef(object.ref)} drifted from Git; self-heal is off, not re-applied`
       : `${describeRef(object.ref)} was deleted from the cluster; self-heal is off, not re-created`;
-    return { result: { ...base, action: 'drifted', message, diff: plan.diff }, live };
+    return done({ result: { ...base, action: 'drifted', message, diff: plan.diff }, live });
   }
   if (options.dryRun) {
     const action = plan.change === 'create' ? 'created' : 'configured';
-    const message = [plan.note, describeTaken(plan.taken)].filter(Boolean).join('; ') || undefined;
-    return { result: { ...base, action, message, diff: plan.diff }, live };
+    const message = joinNotes([plan.note, describeTaken(plan.taken), warned]);
+    return done({ result: { ...base, action, message, diff: plan.diff }, live });
   }
-  return write(ctx, object, base, live, plan.diff, entryFor, gitUnchanged);
+  return { write: true, live, diff: plan.diff, healing: gitUnchanged };
 }
 
-/** Applies for real; `diff` is the plan's, or computed from the answer when there was no plan. */
-async function write(
+/**
+ * Why driftless must not write `object` over `live`: another app's label, or (unless the app
+ * adopts) an existing object without this app's label that driftless never verified as its own.
+ */
+function ownershipRefusal(
+  object: PlannedObject,
+  live: KubeObject | undefined,
+  previous: InventoryEntry | undefined,
+  options: ReconcileOptions,
+): string | undefined {
+  if (!live) return undefined;
+  const owner = ownerApp(live);
+  if (owner !== undefined && owner !== options.app) {
+    return `${describeRef(object.ref)} is owned by app "${owner}" (label ${APP_LABEL}=${owner}); driftless does not modify another app's objects`;
+  }
+  // In the inventory with a verified resourceVersion: driftless wrote it, someone removed the label.
+  if (owner === undefined && !options.adopt && !previous?.resourceVersion) {
+    return `${describeRef(object.ref)} already exists without the label ${APP_LABEL}=${options.app}; driftless does not take over objects it did not create (to take it over, set adopt: true for the app in the deploy config, or pass --adopt)`;
+  }
+  return undefined;
+}
+
+/** Applies for real an object whose dry run passed. */
+export async function writeObject(
   ctx: SyncContext,
   object: PlannedObject,
-  base: ObjectRef,
-  live: KubeObject | undefined,
-  plannedDiff: string | undefined,
-  entryFor: (live: KubeObject) => InventoryEntry,
-  healing: boolean,
+  decision: Extract<ObjectDecision, { write: true }>,
 ): Promise<ObjectSync> {
+  const base = toRef(object.ref);
+  const { live, diff: plannedDiff, healing } = decision;
   ctx.onWrite?.(object);
-  const applied = await applyObject(ctx.kube, object.info, object.body, { dryRun: false });
+  const applied = await applyObject(ctx.kube, object.info, object.body, {
+    dryRun: false,
+    fieldValidation: await ctx.fieldValidation(),
+  });
   if (!applied.ok)
     return { result: { ...base, action: 'failed', message: applied.message, diff: plannedDiff } };
-  const notes = [
+  const notes = joinNotes([
     healing ? (live ? 'drift healed: re-applied' : 'drift healed: re-created') : undefined,
     applied.note,
+    live && ownerApp(live) === undefined ? `adopted: labelled ${APP_LABEL}=${ctx.options.app}` : undefined,
     describeTaken(takenFields(live, applied.object)),
-  ].filter(Boolean);
+    describeWarnings(applied.warnings),
+  ]);
   return {
     result: {
       ...base,
       action: live ? 'configured' : 'created',
-      message: notes.length > 0 ? notes.join('; ') : undefined,
+      message: notes,
       diff: live ? plannedDiff : renderDiff(object.ref, undefined, applied.object),
     },
-    entry: entryFor(applied.object),
+    entry: entryMaker(object)(applied.object),
     live: applied.object,
   };
+}
+
+/**
+ * No digest of a Secret is stored: an unsalted hash of its data could be brute-forced from the
+ * state. Secrets are dry-run on every new revision instead.
+ */
+function digestFor(object: PlannedObject): string | undefined {
+  return object.ref.kind === 'Secret' ? undefined : digestOf(object.body);
+}
+
+/** The entry for `live` as it is now; `verified`: it is what applying this body gives. */
+function entryMaker(object: PlannedObject) {
+  const digest = digestFor(object);
+  return (live: KubeObject, verified = true): InventoryEntry => ({
+    ...toRef(object.ref),
+    resourceVersion: live.metadata.resourceVersion as string | undefined,
+    ...(verified ? { digest } : {}),
+    stage: object.stage,
+    ...(pruneDisabled(object.body) ? { pruneDisabled: true } : {}),
+  });
+}
+
+/** The API server's `Warning` headers, for the object's message. */
+function describeWarnings(warnings: string[]): string | undefined {
+  return warnings.length > 0 ? warnings.map((w) => `warning: ${w}`).join('; ') : undefined;
+}
+
+function joinNotes(notes: (string | undefined)[]): string | undefined {
+  const present = notes.filter(Boolean);
+  return present.length > 0 ? present.join('; ') : undefined;
 }

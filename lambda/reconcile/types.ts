@@ -66,13 +66,34 @@ export interface InventoryEntry extends ObjectRef {
   digest?: string;
   /** Apply stage, so prune can run in reverse stage order. */
   stage?: number;
+  /** Its manifest carried `driftless.dev/prune: disabled`: never deleted, even when that is gone live. */
+  pruneDisabled?: boolean;
 }
 
-/** What the engine remembers between runs of one app (stored by `history/`). */
+/** Where an app's manifests come from: the repo URL without credentials, and the folder in it. */
+export interface AppSource {
+  repo: string;
+  path: string;
+}
+
+/** What the engine remembers between runs of one app on one cluster (stored by `history/`). */
 export interface AppState {
   /** Commit SHA of the last run that applied successfully. */
   revision?: string;
   inventory: InventoryEntry[];
+  /** The source the app was last synced from; a run from another source is refused. */
+  source?: AppSource;
+}
+
+/**
+ * What an app may touch (like an Argo CD AppProject), set by the platform team in the deploy
+ * config. `"*"` in a list allows everything.
+ */
+export interface AppScope {
+  /** Namespaces namespaced objects may be in, and Namespaces the app may manage. */
+  namespaces: string[];
+  /** Cluster-scoped kinds the app may manage, e.g. `Namespace`, `ClusterRole`. */
+  clusterKinds: string[];
 }
 
 export interface ReconcileOptions {
@@ -90,6 +111,20 @@ export interface ReconcileOptions {
   allowEmpty?: boolean;
   /** Compute and report, write nothing. @default false */
   dryRun?: boolean;
+  /** Take over existing objects that do not carry this app's label. @default false */
+  adopt?: boolean;
+  /** What the app may touch. @default unrestricted (the CLI without a deploy config) */
+  scope?: AppScope;
+  /**
+   * Most objects one run may prune. @default half of the objects the app owned before the run,
+   * when it owned more than 5 (else no cap)
+   */
+  pruneLimit?: number;
+  /**
+   * Prune labelled objects the inventory does not list (a lost or new history store). Only when
+   * the stored source matches this run's. @default false
+   */
+  pruneUnlisted?: boolean;
   /** Parallel requests inside one stage. @default 8 */
   concurrency?: number;
   /** How long to wait for applied objects to become healthy. @default 0 (check once) */
@@ -125,3 +160,5 @@ export interface SyncResult {
 export const APP_LABEL = 'driftless.dev/app';
 /** The field manager of every driftless apply. */
 export const FIELD_MANAGER = 'driftless';
+/** Annotation that keeps an object from ever being deleted by prune (`disabled`). */
+export const PRUNE_ANNOTATION = 'driftless.dev/prune';

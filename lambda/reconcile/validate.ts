@@ -8,8 +8,8 @@ import { isCrd, kindsDefinedBy } from './crds.ts';
 import { normalizeForApply } from './normalize.ts';
 import { withAppLabel } from './ownership.ts';
 import { describeRef, identityKey, refKey } from './refs.ts';
-import { stageOf } from './stages.ts';
-import { APP_LABEL, type DesiredObject, type KubeObject, type ObjectRef } from './types.ts';
+import { isNamespace, stageOf } from './stages.ts';
+import { APP_LABEL, type AppScope, type DesiredObject, type KubeObject, type ObjectRef } from './types.ts';
 
 /** One desired object, ready to plan and apply. */
 export interface PlannedObject {
@@ -38,7 +38,7 @@ function where(origin: DesiredObject['origin']): string {
 export async function validateDesired(
   desired: DesiredObject[],
   discovery: Discovery,
-  options: { app: string; defaultNamespace: string },
+  options: { app: string; defaultNamespace: string; scope?: AppScope },
 ): Promise<Validation> {
   const errors: string[] = [];
   if (!LABEL_VALUE.test(options.app)) {
@@ -95,9 +95,30 @@ export async function validateDesired(
       continue;
     }
     seen.set(identityKey(ref), origin);
+    const outside = options.scope ? outsideScope(ref, options.scope) : undefined;
+    if (outside) {
+      errors.push(`${where(origin)}: ${describeRef(ref)} is outside the app's scope: ${outside}`);
+      continue;
+    }
     objects.push({ ref, key, body, info, stage: stageOf(ref.apiVersion, ref.kind), awaitsCrd, origin, note });
   }
   return errors.length > 0 ? { ok: false, errors } : { ok: true, objects };
+}
+
+/** Why `ref` is outside `scope` (naming the setting to change), or `undefined` when it is inside. */
+export function outsideScope(ref: ObjectRef, scope: AppScope): string | undefined {
+  const allows = (list: string[], value: string) => list.includes('*') || list.includes(value);
+  const listed = (list: string[]) => `[${list.join(', ')}]`;
+  if (ref.namespace !== undefined && !allows(scope.namespaces, ref.namespace)) {
+    return `namespace "${ref.namespace}" is not in scope.namespaces ${listed(scope.namespaces)}; add it to the app's scope.namespaces in the deploy config`;
+  }
+  if (ref.namespace === undefined && !allows(scope.clusterKinds, ref.kind)) {
+    return `cluster-scoped kind ${ref.kind} is not in scope.clusterKinds ${listed(scope.clusterKinds)}; add it to the app's scope.clusterKinds in the deploy config`;
+  }
+  if (isNamespace(ref) && !allows(scope.namespaces, ref.name)) {
+    return `Namespace "${ref.name}" is not in scope.namespaces ${listed(scope.namespaces)}; add it to the app's scope.namespaces in the deploy config`;
+  }
+  return undefined;
 }
 
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;

@@ -49,16 +49,18 @@ describe('DynamoHistoryStore items', () => {
     const store = new DynamoHistoryStore({ tableName, client, recordTtlDays: 7 });
     const run = runRecord('shop', 'run-1', 0, { outcome: 'Synced' });
     await store.finishRun(run);
-    await store.putState('shop', { inventory: [] }, 0);
-    await store.acquireLease('shop', 'me', 60_000, Date.now());
+    await store.putState({ app: 'shop', cluster: 'uid:c' }, { inventory: [] }, 0);
+    await store.acquireLease({ app: 'shop', cluster: 'uid:c' }, 'me', 60_000, Date.now());
 
     const expected = Date.parse(run.startedAt) / 1000 + 7 * 86_400;
     const record = await rawItem(tableName, 'APP#shop', `RUN#${run.startedAt}#run-1`);
     expect(record?.expiresAt).toBe(expected);
     const pointer = await rawItem(tableName, 'RUNS', `${run.startedAt}#shop#run-1`);
     expect(pointer?.expiresAt).toBe(expected);
-    expect(await rawItem(tableName, 'APP#shop', 'STATE')).not.toHaveProperty('expiresAt');
-    const lease = await rawItem(tableName, 'APP#shop', 'LEASE');
+    const state = await rawItem(tableName, 'APP#shop', 'STATE#uid:c');
+    expect(state).toMatchObject({ version: 1 });
+    expect(state).not.toHaveProperty('expiresAt');
+    const lease = await rawItem(tableName, 'APP#shop', 'LEASE#uid:c');
     expect(lease).not.toHaveProperty('expiresAt');
     expect(lease).toMatchObject({ owner: 'me' });
     await store.close();

@@ -17,9 +17,10 @@ const states: string[] = [];
 // Each process starts at its own offset, so they meet mid-way and contend for the same apps.
 for (let step = 0; step < Number(appCount); step++) {
   const app = `app-${(step + Number(offset ?? 0)) % Number(appCount)}`;
-  if (await store.acquireLease(app, owner!, 60_000, Date.UTC(2030, 0, 1))) leases.push(app);
+  const key = { app, cluster: 'uid:race' };
+  if (await store.acquireLease(key, owner!, 60_000, Date.UTC(2030, 0, 1))) leases.push(app);
   try {
-    await store.putState(app, { revision: owner, inventory: [] }, 0);
+    await store.putState(key, { revision: owner, inventory: [] }, 0);
     states.push(app);
   } catch (error) {
     if (!(error instanceof StateConflictError)) throw error;

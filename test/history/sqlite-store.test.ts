@@ -82,7 +82,7 @@ describe('SqliteHistoryStore file', () => {
     const store = new SqliteHistoryStore({ path });
     for (const result of results) {
       for (const app of result.states) {
-        expect((await store.getState(app))?.version).toBe(1);
+        expect((await store.getState({ app, cluster: 'uid:race' }))?.version).toBe(1);
       }
     }
     await store.close();

@@ -6,7 +6,12 @@ import { randomBytes } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { DIFF_TRIMMED_MARKER } from '../../lambda/history/dynamodb-items.ts';
 import { SECRET_DIFF_OMITTED } from '../../lambda/history/redaction.ts';
-import { type HistoryStore, StateConflictError, type SyncRecord } from '../../lambda/history/store.ts';
+import {
+  type AppKey,
+  type HistoryStore,
+  StateConflictError,
+  type SyncRecord,
+} from '../../lambda/history/store.ts';
 import type { AppState, ResourceResult } from '../../lambda/reconcile/types.ts';
 
 export interface ContractTarget {
@@ -61,6 +66,11 @@ export function thousandResources(): ResourceResult[] {
       : {}),
     ...(i % 10 === 0 ? { message: `took .data from manager kubectl-${i}` } : {}),
   }));
+}
+
+/** An app on the contract's cluster (or another one). */
+function key(app: string, cluster = 'uid:cluster-a'): AppKey {
+  return { app, cluster };
 }
 
 function thousandInventory(): AppState {
@@ -193,7 +203,7 @@ export function describeHistoryStoreContract(name: string, target: ContractTarge
         await store.startRun(current);
 
         const finishedAt = '2030-01-01T12:03:00.500Z';
-        const marked = await store.markInterrupted('shop', 'current', finishedAt);
+        const marked = await store.markInterrupted(key('shop'), 'current', finishedAt);
         const expected = { ...killed, outcome: 'Interrupted', finishedAt, durationMs: 120_500 };
         expect(marked).toEqual([expected]);
 
@@ -205,14 +215,25 @@ export function describeHistoryStoreContract(name: string, target: ContractTarge
         ]);
         expect(runs[2]).toEqual(expected);
         expect((await store.listRuns({ app: 'blog' }))[0]?.outcome).toBe('Running');
-        expect(await store.markInterrupted('shop', 'current', finishedAt)).toEqual([]);
+        expect(await store.markInterrupted(key('shop'), 'current', finishedAt)).toEqual([]);
+      });
+
+      it("leaves the running runs of the app on another cluster alone (they hold that cluster's lease)", async () => {
+        const here = { ...runRecord('shop', 'here', 1), clusterId: 'uid:cluster-a' };
+        const there = { ...runRecord('shop', 'there', 2), clusterId: 'uid:cluster-b' };
+        await store.startRun(here);
+        await store.startRun(there);
+        const marked = await store.markInterrupted(key('shop'), 'current', '2030-01-01T12:03:00.000Z');
+        expect(marked.map((r) => r.runId)).toEqual(['here']);
+        const runs = await store.listRuns({ app: 'shop' });
+        expect(runs.find((r) => r.runId === 'there')?.outcome).toBe('Running');
       });
 
       it('keeps the real outcome of a run that finished before the check', async () => {
         const run = runRecord('shop', 'quick', 1);
         await store.startRun(run);
         await store.finishRun(finished(run));
-        expect(await store.markInterrupted('shop', 'next', '2030-01-01T13:00:00.000Z')).toEqual([]);
+        expect(await store.markInterrupted(key('shop'), 'next', '2030-01-01T13:00:00.000Z')).toEqual([]);
         expect((await store.listRuns({ app: 'shop' }))[0]?.outcome).toBe('Synced');
       });
     });
@@ -225,27 +246,35 @@ export function describeHistoryStoreContract(name: string, target: ContractTarge
       const stateB: AppState = { revision: 'd'.repeat(40), inventory: [] };
 
       it('has no state for an app never synced, then stores versions 1, 2, ...', async () => {
-        expect(await store.getState('shop')).toBeUndefined();
-        expect(await store.putState('shop', stateA, 0)).toBe(1);
-        expect(await store.getState('shop')).toEqual({ state: stateA, version: 1 });
-        expect(await store.putState('shop', stateB, 1)).toBe(2);
-        expect(await store.getState('shop')).toEqual({ state: stateB, version: 2 });
-        expect(await store.getState('blog')).toBeUndefined();
+        expect(await store.getState(key('shop'))).toBeUndefined();
+        expect(await store.putState(key('shop'), stateA, 0)).toBe(1);
+        expect(await store.getState(key('shop'))).toEqual({ state: stateA, version: 1 });
+        expect(await store.putState(key('shop'), stateB, 1)).toBe(2);
+        expect(await store.getState(key('shop'))).toEqual({ state: stateB, version: 2 });
+        expect(await store.getState(key('blog'))).toBeUndefined();
+      });
+
+      it('keeps one state per app and cluster', async () => {
+        expect(await store.putState(key('shop', 'uid:cluster-a'), stateA, 0)).toBe(1);
+        expect(await store.getState(key('shop', 'uid:cluster-b'))).toBeUndefined();
+        expect(await store.putState(key('shop', 'uid:cluster-b'), stateB, 0)).toBe(1);
+        expect(await store.getState(key('shop', 'uid:cluster-a'))).toEqual({ state: stateA, version: 1 });
+        expect(await store.getState(key('shop', 'uid:cluster-b'))).toEqual({ state: stateB, version: 1 });
       });
 
       it('rejects a write based on a stale version with StateConflictError', async () => {
-        await store.putState('shop', stateA, 0);
-        await expect(store.putState('shop', stateB, 0)).rejects.toBeInstanceOf(StateConflictError);
-        await expect(store.putState('shop', stateB, 5)).rejects.toBeInstanceOf(StateConflictError);
-        expect(await store.getState('shop')).toEqual({ state: stateA, version: 1 });
+        await store.putState(key('shop'), stateA, 0);
+        await expect(store.putState(key('shop'), stateB, 0)).rejects.toBeInstanceOf(StateConflictError);
+        await expect(store.putState(key('shop'), stateB, 5)).rejects.toBeInstanceOf(StateConflictError);
+        expect(await store.getState(key('shop'))).toEqual({ state: stateA, version: 1 });
       });
 
       it('lets exactly one of two writers that read the same version win', async () => {
-        await store.putState('shop', stateA, 0);
-        const read = await store.getState('shop');
+        await store.putState(key('shop'), stateA, 0);
+        const read = await store.getState(key('shop'));
         const results = await Promise.allSettled([
-          store.putState('shop', { ...stateA, revision: 'writer-1' }, read!.version),
-          store.putState('shop', { ...stateA, revision: 'writer-2' }, read!.version),
+          store.putState(key('shop'), { ...stateA, revision: 'writer-1' }, read!.version),
+          store.putState(key('shop'), { ...stateA, revision: 'writer-2' }, read!.version),
         ]);
         const won = results.filter((r) => r.status === 'fulfilled');
         const lost = results.filter((r) => r.status === 'rejected');
@@ -253,7 +282,10 @@ export function describeHistoryStoreContract(name: string, target: ContractTarge
         expect(lost).toHaveLength(1);
         expect((lost[0] as PromiseRejectedResult).reason).toBeInstanceOf(StateConflictError);
         const winner = results[0]?.status === 'fulfilled' ? 'writer-1' : 'writer-2';
-        expect(await store.getState('shop')).toEqual({ state: { ...stateA, revision: winner }, version: 2 });
+        expect(await store.getState(key('shop'))).toEqual({
+          state: { ...stateA, revision: winner },
+          version: 2,
+        });
       });
     });
 
@@ -263,29 +295,35 @@ export function describeHistoryStoreContract(name: string, target: ContractTarge
       it('gives the lease to exactly one of many owners racing for it', async () => {
         const owners = Array.from({ length: 8 }, (_, i) => `invocation-${i}`);
         const results = await Promise.all(
-          owners.map((owner) => store.acquireLease('shop', owner, 60_000, now)),
+          owners.map((owner) => store.acquireLease(key('shop'), owner, 60_000, now)),
         );
         expect(results.filter(Boolean)).toHaveLength(1);
-        expect(await store.acquireLease('blog', 'invocation-0', 60_000, now)).toBe(true);
+        expect(await store.acquireLease(key('blog'), 'invocation-0', 60_000, now)).toBe(true);
       });
 
       it('is renewed by its owner and refused to others until it expires', async () => {
-        expect(await store.acquireLease('shop', 'first', 60_000, now)).toBe(true);
-        expect(await store.acquireLease('shop', 'second', 60_000, now + 59_999)).toBe(false);
-        expect(await store.acquireLease('shop', 'first', 60_000, now + 30_000)).toBe(true);
+        expect(await store.acquireLease(key('shop'), 'first', 60_000, now)).toBe(true);
+        expect(await store.acquireLease(key('shop'), 'second', 60_000, now + 59_999)).toBe(false);
+        expect(await store.acquireLease(key('shop'), 'first', 60_000, now + 30_000)).toBe(true);
         // The renewal moved the expiry to now + 90 s.
-        expect(await store.acquireLease('shop', 'second', 60_000, now + 60_000)).toBe(false);
-        expect(await store.acquireLease('shop', 'second', 60_000, now + 90_000)).toBe(true);
-        expect(await store.acquireLease('shop', 'first', 60_000, now + 90_001)).toBe(false);
+        expect(await store.acquireLease(key('shop'), 'second', 60_000, now + 60_000)).toBe(false);
+        expect(await store.acquireLease(key('shop'), 'second', 60_000, now + 90_000)).toBe(true);
+        expect(await store.acquireLease(key('shop'), 'first', 60_000, now + 90_001)).toBe(false);
+      });
+
+      it('is one lease per app and cluster', async () => {
+        expect(await store.acquireLease(key('shop', 'uid:cluster-a'), 'first', 60_000, now)).toBe(true);
+        expect(await store.acquireLease(key('shop', 'uid:cluster-b'), 'second', 60_000, now)).toBe(true);
+        expect(await store.acquireLease(key('shop', 'uid:cluster-a'), 'second', 60_000, now)).toBe(false);
       });
 
       it('is released only by its owner', async () => {
-        expect(await store.acquireLease('shop', 'first', 60_000, now)).toBe(true);
-        await store.releaseLease('shop', 'second');
-        expect(await store.acquireLease('shop', 'second', 60_000, now + 1)).toBe(false);
-        await store.releaseLease('shop', 'first');
-        expect(await store.acquireLease('shop', 'second', 60_000, now + 1)).toBe(true);
-        await store.releaseLease('blog', 'nobody');
+        expect(await store.acquireLease(key('shop'), 'first', 60_000, now)).toBe(true);
+        await store.releaseLease(key('shop'), 'second');
+        expect(await store.acquireLease(key('shop'), 'second', 60_000, now + 1)).toBe(false);
+        await store.releaseLease(key('shop'), 'first');
+        expect(await store.acquireLease(key('shop'), 'second', 60_000, now + 1)).toBe(true);
+        await store.releaseLease(key('blog'), 'nobody');
       });
     });
 
@@ -318,8 +356,8 @@ export function describeHistoryStoreContract(name: string, target: ContractTarge
 
       it('stores and reads back a 1,000-object inventory exactly', async () => {
         const state = thousandInventory();
-        expect(await store.putState('big', state, 0)).toBe(1);
-        expect(await store.getState('big')).toEqual({ state, version: 1 });
+        expect(await store.putState(key('big'), state, 0)).toBe(1);
+        expect(await store.getState(key('big'))).toEqual({ state, version: 1 });
       });
 
       it('never stores the diff of a Secret, whatever the engine hands over', async () => {

@@ -32,6 +32,8 @@ function appOf(ns: string, configMaps: number, version = 'v1', changed: number[]
 
 /** 2 discovery requests (v1, apps/v1) + one LIST each for Namespaces, ConfigMaps and Deployments. */
 const PER_KIND_COST = 5;
+/** `GET /version`, once in a run that dry-runs anything (does the server take fieldValidation=Strict?). */
+const VERSION_COST = 1;
 
 async function requestsOf<T>(kube: { requestCount: number }, run: () => Promise<T>): Promise<[number, T]> {
   const before = kube.requestCount;
@@ -62,6 +64,29 @@ describe('request cost', () => {
     expect(largeCost).toBe(PER_KIND_COST);
   });
 
+  it('dry-runs every object before the first write, with fieldValidation=Strict; a no-op run sends neither a write nor GET /version', async () => {
+    const kube = adminClient();
+    const { client, requests } = recording(kube);
+    const app = appRunner(client, { app: 'eff-strict', defaultNamespace: 'eff-strict' });
+    await app.run(appOf('eff-strict', 3), 'rev1');
+    const patches = requests.filter((r) => r.method === 'PATCH');
+    // The Namespace the others land in goes first (dry run, apply): they cannot be dry-run without
+    // it. Then a dry run of each of the other four before the first of their applies.
+    expect(patches.map((r) => r.query?.dryRun ?? 'apply')).toEqual([
+      'All',
+      'apply',
+      ...Array(4).fill('All'),
+      ...Array(4).fill('apply'),
+    ]);
+    for (const patch of patches) expect(patch.query?.fieldValidation).toBe('Strict');
+    expect(requests.filter((r) => r.path === '/version')).toHaveLength(1);
+
+    requests.length = 0;
+    await app.run(appOf('eff-strict', 3), 'rev1');
+    expect(requests.filter((r) => r.method !== 'GET' || r.path === '/version')).toEqual([]);
+    expect(requests).toHaveLength(PER_KIND_COST);
+  });
+
   it('checks only the objects whose resourceVersion moved on a same-revision run', async () => {
     const kube = adminClient();
     const app = appRunner(kube, { app: 'eff-moved', defaultNamespace: 'eff-moved', selfHeal: true });
@@ -80,7 +105,7 @@ describe('request cost', () => {
       result.resources.filter((r) => r.action !== 'unchanged').map((r) => `${r.action} ${r.name}`),
     ).toEqual(['configured cm-3']);
     // A no-op, plus a dry-run and an apply for the one moved object.
-    expect(cost).toBe(PER_KIND_COST + 2);
+    expect(cost).toBe(PER_KIND_COST + VERSION_COST + 2);
   });
 
   it('costs the per-kind LISTs plus a dry-run and an apply on a new revision that changes one object, whatever the number of objects', async () => {
@@ -100,7 +125,7 @@ describe('request cost', () => {
       expect((await kubectlGet(cp.kubeconfig, 'configmap', 'cm-2', ns))?.data.version).toBe('v2');
       costs.push(cost);
     }
-    expect(costs).toEqual([PER_KIND_COST + 2, PER_KIND_COST + 2]);
+    expect(costs).toEqual([PER_KIND_COST + VERSION_COST + 2, PER_KIND_COST + VERSION_COST + 2]);
   });
 
   it('costs only the per-kind LISTs on a new revision that changes nothing', async () => {
@@ -139,7 +164,7 @@ describe('request cost', () => {
       message: expect.stringContaining('kubectl'),
     });
     // A dry-run and an apply for each of the three.
-    expect(cost).toBe(PER_KIND_COST + 3 * 2);
+    expect(cost).toBe(PER_KIND_COST + VERSION_COST + 3 * 2);
     expect((await kubectlGet(cp.kubeconfig, 'configmap', 'cm-3', NS))?.data.version).toBe('v1');
     expect((await kubectlGet(cp.kubeconfig, 'deployment', 'web', NS))?.spec.replicas).toBe(1);
   });
@@ -190,7 +215,7 @@ describe('inventory digests', () => {
     const [newCost, next] = await requestsOf(kube, () => app.run(desired, 'rev2'));
     expect(next.resources.every((r) => r.action === 'unchanged')).toBe(true);
     // One dry-run per object (22), none written.
-    expect(newCost).toBe(PER_KIND_COST + 22);
+    expect(newCost).toBe(PER_KIND_COST + VERSION_COST + 22);
     expect(next.state.inventory.every((e) => e.digest?.startsWith('sha256:'))).toBe(true);
     const [laterCost] = await requestsOf(kube, () => app.run(desired, 'rev3'));
     expect(laterCost).toBe(PER_KIND_COST);
@@ -202,14 +227,15 @@ describe('inventory digests', () => {
     const app = appRunner(kube, { app: NS, defaultNamespace: NS });
     await app.run(appOf(NS, 5), 'rev1');
     const before = app.state.inventory.find((e) => e.kind === 'Deployment');
-    // The selector change is immutable: the Deployment fails, the changed ConfigMap applies.
+    // The selector change is immutable: the Deployment fails its dry run, so nothing is applied.
     const desired = appOf(NS, 5, 'v2', [0]).map((d) =>
       d.object.kind === 'Deployment' ? { ...d, object: deployment('web', NS, { app: 'renamed' }) } : d,
     );
 
     const failed = await app.run(desired, 'rev2');
     expect(failed.outcome).toBe('Failed');
-    expect(notUnchanged(failed).sort()).toEqual(['configured cm-0', 'failed web']);
+    expect(notUnchanged(failed).sort()).toEqual(['failed web']);
+    expect(actionOf(failed, 'ConfigMap', 'cm-0')?.message).toMatch(/^not applied/);
     expect(failed.state.inventory.find((e) => e.kind === 'Deployment')).toEqual(before);
 
     const again = await app.run(desired, 'rev2');
@@ -232,7 +258,7 @@ describe('inventory digests', () => {
     expect(notUnchanged(await app.run(changed, 'rev2'))).toEqual(['configured cm-4']);
   });
 
-  it('reads a first sync by collection, not by a GET per new object: about one request per object', async () => {
+  it('reads a first sync by collection, not by a GET per new object: about two requests (dry run, apply) per object', async () => {
     const kube = adminClient();
     const small = appRunner(kube, { app: 'eff-cold-small', defaultNamespace: 'eff-cold-small' });
     const large = appRunner(kube, { app: 'eff-cold-large', defaultNamespace: 'eff-cold-large' });
@@ -244,8 +270,8 @@ describe('inventory digests', () => {
     );
     expect(smallResult.resources.every((r) => r.action === 'created')).toBe(true);
     expect(largeResult.resources.every((r) => r.action === 'created')).toBe(true);
-    // 50 more ConfigMaps cost 50 more applies and nothing else.
-    expect(largeCost - smallCost).toBe(50);
+    // 50 more ConfigMaps cost 50 more dry runs (a bad set writes nothing) and 50 applies, nothing else.
+    expect(largeCost - smallCost).toBe(100);
   });
 
   it("still refuses another app's object when its collection was read whole", async () => {
@@ -264,7 +290,9 @@ describe('inventory digests', () => {
     );
     expect(actionOf(result, 'ConfigMap', 'cm-0')).toMatchObject({ action: 'failed' });
     expect(actionOf(result, 'ConfigMap', 'cm-0')?.message).toMatch(/owned by app "eff-other"/);
-    expect(notUnchanged(result).filter((r) => r.startsWith('created'))).toHaveLength(5);
+    // A bad set writes nothing: the other five are not created either.
+    expect(notUnchanged(result).filter((r) => r.startsWith('created'))).toHaveLength(0);
+    expect(await kubectlGet(cp.kubeconfig, 'configmap', 'cm-1', 'eff-shared')).toBeUndefined();
     const live = await kubectlGet(cp.kubeconfig, 'configmap', 'cm-0', 'eff-shared');
     expect(live?.data).toEqual({ owner: 'other' });
   });
@@ -308,7 +336,8 @@ describe('collection reads of missing objects', () => {
     await kubectl(cp.kubeconfig, 'create', 'configmap', 'aa-seen', '-n', NS, '--from-literal=x=old');
     const names = ['aa-seen', ...Array.from({ length: 5 }, (_, i) => `zz-${i}`)];
     const { client, requests } = recording(kube);
-    const app = appRunner(client, { app: NS, defaultNamespace: NS });
+    // aa-seen exists unlabelled: the app adopts it.
+    const app = appRunner(client, { app: NS, defaultNamespace: NS, adopt: true });
 
     const result = await app.run(manifests(...names.map((n) => configMap(n, NS, { x: 'new' }))), 'rev1');
     expect(result.outcome).toBe('Synced');

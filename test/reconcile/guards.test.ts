@@ -4,7 +4,7 @@ import { createKubeClient } from '../../lambda/cluster/kube-client.ts';
 import { apiErrorMessage } from '../../lambda/reconcile/apply.ts';
 import { reconcile } from '../../lambda/reconcile/reconcile.ts';
 import type { KubeObject } from '../../lambda/reconcile/types.ts';
-import { kubectl, kubectlGet } from '../support/kubectl.ts';
+import { kubectlGet } from '../support/kubectl.ts';
 import {
   actionOf,
   adminClient,
@@ -173,7 +173,7 @@ describe('validation before any write', () => {
 describe('failures of single objects', () => {
   const kube = adminClient();
 
-  it('never modifies an object that carries another app label and names the owner', async () => {
+  it('never modifies an object that carries another app label and names the owner, and writes nothing else', async () => {
     const NS = 'guard-owner';
     const other = appRunner(kube, { app: 'guard-other', defaultNamespace: NS });
     await other.run(manifests(namespace(NS), configMap('shared', NS, { owner: 'other' })), 'rev1');
@@ -187,15 +187,19 @@ describe('failures of single objects', () => {
       action: 'failed',
       message: expect.stringMatching(/ConfigMap guard-owner\/shared is owned by app "guard-other"/),
     });
-    expect(actionOf(result, 'ConfigMap', 'own')?.action).toBe('created');
+    // A bad set writes nothing: the app's own new object is not created either.
+    expect(actionOf(result, 'ConfigMap', 'own')).toMatchObject({
+      action: 'unchanged',
+      message: /^not applied/,
+    });
     expect(result.outcome).toBe('Failed');
+    expect(result.error).toMatch(/nothing was applied: 1 object\(s\) failed/);
     expect((await kubectlGet(cp.kubeconfig, 'configmap', 'shared', NS))?.data.owner).toBe('other');
-    // The partial run still tracks what it applied, and does not claim the revision.
-    expect(result.state.inventory.map((e) => e.name)).toEqual(['own']);
-    expect(result.state.revision).toBeUndefined();
+    expect(await kubectlGet(cp.kubeconfig, 'configmap', 'own', NS)).toBeUndefined();
+    expect(result.state.inventory).toEqual([]);
   });
 
-  it('fails a change to an immutable field with a message saying what is immutable, and applies the rest', async () => {
+  it('fails a change to an immutable field with a message saying what is immutable, and applies nothing else', async () => {
     const NS = 'guard-immutable';
     const app = appRunner(kube, { app: 'guard-immutable', defaultNamespace: NS, prune: true });
     await app.run(
@@ -217,12 +221,13 @@ describe('failures of single objects', () => {
         /^Deployment guard-immutable\/web: spec\.selector is immutable.*delete and re-create/,
       ),
     });
-    expect(actionOf(result, 'ConfigMap', 'a')?.action).toBe('configured');
-    expect(actionOf(result, 'ConfigMap', 'b')?.action).toBe('created');
+    expect(actionOf(result, 'ConfigMap', 'a')?.action).toBe('unchanged');
+    expect(actionOf(result, 'ConfigMap', 'b')?.action).toBe('unchanged');
     expect(result.outcome).toBe('Failed');
-    // Half of rev2 is applied: the next run must plan every object again, not trust rev1.
-    expect(result.state.revision).toBeUndefined();
-    expect(result.state.inventory.map((e) => e.name).sort()).toEqual(['a', 'b', NS, 'web']);
+    // Nothing of rev2 was applied: rev1 stays the synced revision.
+    expect(result.state.revision).toBe('rev1');
+    expect((await kubectlGet(cp.kubeconfig, 'configmap', 'a', NS))?.data.v).toBe('1');
+    expect(await kubectlGet(cp.kubeconfig, 'configmap', 'b', NS)).toBeUndefined();
     const live = await kubectlGet(cp.kubeconfig, 'deployment', 'web', NS);
     expect(live?.spec.selector.matchLabels.app).toBe('web');
   });
@@ -239,7 +244,7 @@ describe('failures of single objects', () => {
     expect(actionOf(result, 'Namespace', NS)?.action).toBe('unchanged');
   });
 
-  it('reports an API rejection of one object with its reason and applies the others', async () => {
+  it('reports an API rejection of one object with its reason and applies only the Namespace the others need', async () => {
     const NS = 'guard-reject';
     const app = appRunner(kube, { app: 'guard-reject', defaultNamespace: NS });
     const bad = configMap('Not_A_Valid_Name', NS, { a: '1' });
@@ -250,9 +255,9 @@ describe('failures of single objects', () => {
         /^ConfigMap guard-reject\/Not_A_Valid_Name: (Invalid|BadRequest|NotFound)/,
       ),
     });
-    expect(actionOf(result, 'ConfigMap', 'fine')?.action).toBe('created');
-    expect(await kubectl(cp.kubeconfig, 'get', 'configmap', 'fine', '-n', NS, '-o', 'name')).toContain(
-      'fine',
-    );
+    // The Namespace goes first (the ConfigMaps cannot be dry-run without it); nothing else is written.
+    expect(actionOf(result, 'Namespace', NS)?.action).toBe('created');
+    expect(actionOf(result, 'ConfigMap', 'fine')?.action).toBe('unchanged');
+    expect(await kubectlGet(cp.kubeconfig, 'configmap', 'fine', NS)).toBeUndefined();
   });
 });

@@ -15,6 +15,7 @@ import { openHistoryStore } from '../../lambda/history/open-store.ts';
 import type { HistoryStore } from '../../lambda/history/store.ts';
 import { loadSource } from '../../lambda/source/source.ts';
 import { runSync, type SyncDeps, type SyncInput } from '../../lambda/sync.ts';
+import { appKey } from '../support/app-key.ts';
 import { type ControlPlane, startControlPlane } from '../support/control-plane.ts';
 import { type GitServer, startGitServer } from '../support/git-server.ts';
 import {
@@ -79,6 +80,7 @@ describe('kube-apiserver stopped mid-sync and restarted', () => {
       ...extra,
     });
 
+    const key = await appKey(cp.kubeconfig, app);
     // Revision 1: 30 ConfigMaps. Revision 2 changes 0-19, removes 20-29, adds 30-39.
     await repo.commit(appManifests(app, range(0, 30), 'one'));
     expect((await runSync(input, deps())).record.outcome).toBe('Synced');
@@ -108,7 +110,7 @@ describe('kube-apiserver stopped mid-sync and restarted', () => {
     expect(failed.record.counts.pruned).toBeUndefined();
     // The failed run wrote an inventory that still holds revision 1's objects (so they can be
     // pruned later) and no revision (so the next run re-plans every object).
-    const afterFailure = (await store.getState(app))?.state;
+    const afterFailure = (await store.getState(key))?.state;
     expect(afterFailure?.revision).toBeUndefined();
     const keysAfterFailure = inventoryKeys(afterFailure?.inventory ?? []);
     expect(new Set(keysAfterFailure).size).toBe(keysAfterFailure.length);
@@ -135,7 +137,7 @@ describe('kube-apiserver stopped mid-sync and restarted', () => {
     expect(await observedConfigMaps(cp.kubeconfig, app)).toEqual(
       expectedConfigMaps([...range(0, 20), ...range(30, 40)], 'two'),
     );
-    const state = (await store.getState(app))?.state;
+    const state = (await store.getState(key))?.state;
     expect(state?.revision).toBe(revision2);
     expect(inventoryKeys(state?.inventory ?? [])).toEqual(
       [

@@ -22,6 +22,7 @@ import { ensureTable } from '../../lambda/history/dynamodb-table.ts';
 import { openHistoryStore } from '../../lambda/history/open-store.ts';
 import type { HistoryStore } from '../../lambda/history/store.ts';
 import { loadSource } from '../../lambda/source/source.ts';
+import { appKey } from '../support/app-key.ts';
 import { type LocalDynamo, startDynamo } from '../support/dynamodb.ts';
 import { type GitServer, startGitServer } from '../support/git-server.ts';
 import { appManifests, expectedConfigMaps, inventoryKeys, observedConfigMaps, range } from './fault-app.ts';
@@ -132,7 +133,7 @@ describe.each([2, 5])('%i invocations of one app at once', (invocations) => {
     expect(await observedConfigMaps(cp.kubeconfig, app)).toEqual(expectedConfigMaps(range(0, 10), 'v1'));
     const store = await openHistoryStore(`dynamodb:${TABLE}`, { dynamodbClient: dynamo.clientConfig });
     try {
-      const state = await store.getState(app);
+      const state = await store.getState(await appKey(cp.kubeconfig, app));
       // One writer: the write-ahead inventory, then the final state.
       expect(state?.version).toBe(2);
       const keys = inventoryKeys(state?.state.inventory ?? []);

@@ -16,6 +16,7 @@ import { openHistoryStore } from '../../lambda/history/open-store.ts';
 import type { HistoryStore } from '../../lambda/history/store.ts';
 import { loadSource } from '../../lambda/source/source.ts';
 import { runSync, type SyncDeps, type SyncInput } from '../../lambda/sync.ts';
+import { appKey } from '../support/app-key.ts';
 import { type GitFault, type GitServer, startGitServer } from '../support/git-server.ts';
 import {
   appManifests,
@@ -71,7 +72,7 @@ describe.each([
     };
     const revision1 = await repo.commit(appManifests(app, range(0, 5), 'one'));
     expect((await runSync(input, deps())).record.outcome).toBe('Synced');
-    const stateBefore = await store.getState(app);
+    const stateBefore = await store.getState(await appKey(cp.kubeconfig, app));
     // Revision 2 would change 0-2 and prune 3-4.
     const revision2 = await repo.commit({
       ...appManifests(app, range(0, 3), 'two'),
@@ -92,7 +93,7 @@ describe.each([
     expect(failed.record.error).toMatch(message);
     expect(failed.record.error?.match(message)?.[1]).toBe(repo.url);
     expect(await observedConfigMaps(cp.kubeconfig, app)).toEqual(expectedConfigMaps(range(0, 5), 'one'));
-    expect(await store.getState(app)).toEqual(stateBefore);
+    expect(await store.getState(await appKey(cp.kubeconfig, app))).toEqual(stateBefore);
     expect(stateBefore?.state.revision).toBe(revision1);
     const [stored] = await store.listRuns({ app, limit: 1 });
     expect(stored).toMatchObject({
@@ -105,7 +106,9 @@ describe.each([
     expect(recovered.record).toMatchObject({ revision: revision2, outcome: 'Synced' });
     expect(recovered.record.counts).toEqual({ configured: 3, unchanged: 1, pruned: 2 });
     expect(await observedConfigMaps(cp.kubeconfig, app)).toEqual(expectedConfigMaps(range(0, 3), 'two'));
-    expect(inventoryKeys((await store.getState(app))?.state.inventory ?? [])).toHaveLength(4);
+    expect(
+      inventoryKeys((await store.getState(await appKey(cp.kubeconfig, app)))?.state.inventory ?? []),
+    ).toHaveLength(4);
     expect((await store.listRuns({ app })).map((r) => r.outcome)).toEqual(['Synced', 'Failed', 'Synced']);
   });
 });

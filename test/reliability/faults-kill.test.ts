@@ -18,6 +18,7 @@ import { openHistoryStore } from '../../lambda/history/open-store.ts';
 import type { HistoryStore } from '../../lambda/history/store.ts';
 import { loadSource } from '../../lambda/source/source.ts';
 import { runSync, type SyncInput } from '../../lambda/sync.ts';
+import { appKey } from '../support/app-key.ts';
 import { type GitRepo, type GitServer, startGitServer } from '../support/git-server.ts';
 import { appManifests, expectedConfigMaps, inventoryKeys, observedConfigMaps, range } from './fault-app.ts';
 import { startTcpRelay, type TcpRelay } from './tcp-relay.ts';
@@ -161,7 +162,7 @@ describe(`a CLI sync of ${OBJECTS} objects killed at random points`, () => {
       expect(await observedConfigMaps(cp.kubeconfig, APP), at).toEqual(
         expectedConfigMaps(range(0, OBJECTS), value),
       );
-      const state = (await store.getState(APP))?.state;
+      const state = (await store.getState(await appKey(cp.kubeconfig, APP)))?.state;
       expect(state?.revision, at).toBe(revision);
       const keys = inventoryKeys(state?.inventory ?? []);
       expect(keys, at).toHaveLength(OBJECTS + 1);

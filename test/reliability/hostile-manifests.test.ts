@@ -25,6 +25,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { SyncInput } from '../../lambda/sync.ts';
+import { appKey } from '../support/app-key.ts';
 import { type GitRepo, type GitServer, startGitServer } from '../support/git-server.ts';
 import { kubectl, kubectlGet } from '../support/kubectl.ts';
 import {
@@ -102,7 +103,9 @@ async function expectUntouched(target: App): Promise<void> {
   expect(keep?.metadata.resourceVersion, 'keep was rewritten').toBe(target.keepVersion);
   const extra = await kubectlGet(cp.kubeconfig, 'configmap', 'extra', target.namespace);
   expect(extra?.metadata.labels?.['driftless.dev/app'], 'extra was pruned').toBe(target.app);
-  expect((await history.store.getState(target.app))?.state.revision).toBe(target.goodRevision);
+  expect((await history.store.getState(await appKey(cp.kubeconfig, target.app)))?.state.revision).toBe(
+    target.goodRevision,
+  );
 }
 
 /** A refused run: Failed with `error`, recorded, no object listed, nothing applied or pruned. */
@@ -327,7 +330,7 @@ describe('20,000 tiny objects', () => {
     const [stored] = await runsOf(history.store, app);
     expect(stored).toMatchObject({ outcome: 'OutOfSync', counts: { created: 20_001 } });
     expect(stored?.resources).toHaveLength(20_001);
-    expect(await history.store.getState(app)).toBeUndefined();
+    expect(await history.store.getState(await appKey(cp.kubeconfig, app))).toBeUndefined();
     console.info(`[hostile] plan of 20,001 objects under a raised limit in ${Math.round(elapsedMs)} ms`);
   });
 });

@@ -6,7 +6,7 @@
  *
  * Matrix (case -> outcome):
  * - object already labelled `driftless.dev/app=other`  -> Failed: `failed` naming app "other",
- *   left untouched; nothing pruned this run (`orphaned`: 1 object failed); recovers when dropped
+ *   left untouched; nothing applied or pruned this run (`orphaned`); recovers when dropped
  * - our object relabelled to another app, then removed from Git -> OutOfSync: `orphaned` naming
  *   the new owner, left in place, dropped from the inventory; the next run is Synced
  * - every manifest deleted, prune on             -> Failed: `refusing to prune all 3 objects`, 3 `orphaned`, nothing deleted
@@ -20,6 +20,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { SyncInput } from '../../lambda/sync.ts';
+import { appKey } from '../support/app-key.ts';
 import { type GitRepo, type GitServer, startGitServer } from '../support/git-server.ts';
 import { kubectl, kubectlGet } from '../support/kubectl.ts';
 import { driftlessCli, type HostileStore, hostileSync, openHostileStore, runsOf } from './hostile-harness.ts';
@@ -104,7 +105,7 @@ describe("another app's objects", () => {
     });
     expect(byName.get('extra')).toMatchObject({
       action: 'orphaned',
-      message: 'not pruned: 1 object(s) failed to apply in this run',
+      message: 'not pruned: the run applied nothing (objects failed before the first write)',
     });
     expect(byName.get('keep')?.action).toBe('unchanged');
     expect(logs.lines).toContainEqual(expect.objectContaining({ level: 'warn', message: 'object failed' }));
@@ -113,7 +114,7 @@ describe("another app's objects", () => {
     expect(after?.data).toEqual({ text: 'theirs' });
     expect(after?.metadata.labels).toEqual({ 'driftless.dev/app': 'other' });
     expect((await get('configmap', 'extra', app))?.metadata.labels?.['driftless.dev/app']).toBe(app);
-    const state = (await history.store.getState(app))?.state;
+    const state = (await history.store.getState(await appKey(cp.kubeconfig, app)))?.state;
     expect(state?.revision).toBe(good);
     expect(state?.inventory.map((e) => e.name).sort()).toEqual([app, 'extra', 'keep'].sort());
     const runs = await runsOf(history.store, app);
@@ -154,7 +155,9 @@ describe("another app's objects", () => {
       message: `ConfigMap ${app}/extra no longer carries driftless.dev/app=${app} (owned by app "other"); left in place and dropped from the inventory`,
     });
     expect((await get('configmap', 'extra', app))?.metadata.labels?.['driftless.dev/app']).toBe('other');
-    const inventory = (await history.store.getState(app))?.state.inventory.map((e) => e.name).sort();
+    const inventory = (await history.store.getState(await appKey(cp.kubeconfig, app)))?.state.inventory
+      .map((e) => e.name)
+      .sort();
     expect(inventory).toEqual([app, 'keep'].sort());
 
     const again = await sync({ app, source: { repo: repo.url } });
@@ -181,7 +184,7 @@ describe('a commit that deletes every manifest', () => {
     expect(await get('configmap', 'keep', app)).toBeDefined();
     expect(await get('configmap', 'extra', app)).toBeDefined();
     expect((await get('namespace', app))?.metadata.deletionTimestamp).toBeUndefined();
-    expect((await history.store.getState(app))?.state.revision).toBe(good);
+    expect((await history.store.getState(await appKey(cp.kubeconfig, app)))?.state.revision).toBe(good);
 
     const noPrune = await sync({ app, source: { repo: repo.url }, prune: false });
     expect(noPrune.run.record).toMatchObject({ outcome: 'OutOfSync', counts: { orphaned: 3 } });
@@ -194,7 +197,9 @@ describe('a commit that deletes every manifest', () => {
     expect(await get('configmap', 'extra', app)).toBeUndefined();
     // No namespace controller runs locally: a deleted Namespace stays Terminating.
     expect((await get('namespace', app))?.metadata.deletionTimestamp).toBeDefined();
-    expect(await history.store.getState(app)).toMatchObject({ state: { revision: empty, inventory: [] } });
+    expect(await history.store.getState(await appKey(cp.kubeconfig, app))).toMatchObject({
+      state: { revision: empty, inventory: [] },
+    });
     expect((await runsOf(history.store, app)).map((r) => r.outcome)).toEqual([
       'Synced',
       'Failed',
@@ -254,6 +259,6 @@ describe('a commit that deletes every manifest', () => {
     );
     expect(await get('configmap', 'keep', app)).toBeDefined();
     expect(await get('configmap', 'extra', app)).toBeDefined();
-    expect((await history.store.getState(app))?.state.revision).toBe(good);
+    expect((await history.store.getState(await appKey(cp.kubeconfig, app)))?.state.revision).toBe(good);
   });
 });

@@ -1,0 +1,189 @@
+/**
+ * The desired set, all or nothing: every object is decided (and dry-run when it would be
+ * written) before the first write, and when any object fails, nothing is written. The one
+ * exception, as in Flux: Namespaces and CRDs of the first stage that other objects need before
+ * those can be dry-run are applied first, and only once they passed their own dry run. Writes
+ * then go stage by stage; custom resources wait for their CRD to be Established.
+ */
+import pLimit from 'p-limit';
+import type { Discovery } from '../cluster/discovery.ts';
+import { isCrd, kindsDefinedBy, waitEstablished } from './crds.ts';
+import { describeRef } from './refs.ts';
+import { DEFINITIONS_STAGE, isNamespace } from './stages.ts';
+import {
+  decideObject,
+  type ObjectDecision,
+  type ObjectSync,
+  type SyncContext,
+  writeObject,
+} from './sync-object.ts';
+import type { PlannedObject } from './validate.ts';
+
+/** How long a CRD applied in this run may take to become Established. */
+const CRD_ESTABLISH_TIMEOUT_MS = 30_000;
+
+export interface SetSync {
+  /** What became of each object, by key. */
+  synced: Map<string, ObjectSync>;
+  /** Set when objects failed before the first write: nothing (beyond first-stage needs) was written. */
+  refused?: string;
+}
+
+export interface SetHooks {
+  discovery: Discovery;
+  /** Called once, right before the first write of the run (write-ahead of the inventory). */
+  beforeFirstWrite: () => Promise<void>;
+}
+
+type WriteDecision = Extract<ObjectDecision, { write: true }>;
+
+export async function syncSet(ctx: SyncContext, objects: PlannedObject[], hooks: SetHooks): Promise<SetSync> {
+  const limit = pLimit(ctx.options.concurrency ?? 8);
+  const decisions = new Map<string, ObjectDecision>();
+  const synced = new Map<string, ObjectSync>();
+  let wrote = false;
+  const firstWrite = async () => {
+    if (!wrote) await hooks.beforeFirstWrite();
+    wrote = true;
+  };
+  const decide = async (batch: PlannedObject[]) => {
+    const settled = await Promise.allSettled(batch.map((o) => limit(() => decideObject(ctx, o))));
+    settled.forEach((s, i) => {
+      const object = batch[i];
+      if (s.status === 'fulfilled' && object) decisions.set(object.key, s.value);
+    });
+    const crash = settled.find((s) => s.status === 'rejected');
+    if (crash) throw crash.reason;
+  };
+  const write = async (batch: PlannedObject[]) => {
+    const pending = batch.filter((o) => decisions.get(o.key)?.write && !synced.has(o.key));
+    if (pending.length === 0) return;
+    await firstWrite();
+    const settled = await Promise.allSettled(
+      pending.map((o) => limit(() => writeObject(ctx, o, decisions.get(o.key) as WriteDecision))),
+    );
+    settled.forEach((s, i) => {
+      const object = pending[i];
+      if (s.status === 'fulfilled' && object) synced.set(object.key, s.value);
+    });
+    const crash = settled.find((s) => s.status === 'rejected');
+    if (crash) throw crash.reason;
+    await awaitCrds(ctx, hooks.discovery, pending, synced);
+  };
+
+  const first = objects.filter((o) => o.stage === DEFINITIONS_STAGE);
+  await decide(first);
+  // What the first stage creates or changes: objects in new Namespaces and custom resources of
+  // new or changed CRDs cannot be dry-run (truthfully) before those are applied.
+  const newNamespaces = new Set(
+    first.filter((o) => isNamespace(o.ref) && createsObject(decisions.get(o.key))).map((o) => o.ref.name),
+  );
+  const changedKinds = new Set(
+    first
+      .filter((o) => isCrd(o.ref) && changesObject(decisions.get(o.key)))
+      .flatMap((o) => kindsDefinedBy(o.body).map((k) => `${k.group}/${k.kind}`)),
+  );
+  const rest = objects.filter((o) => o.stage !== DEFINITIONS_STAGE);
+  const needsFirst = (o: PlannedObject) =>
+    o.awaitsCrd ||
+    newNamespaces.has(o.ref.namespace ?? '') ||
+    changedKinds.has(`${o.info.group}/${o.info.kind}`);
+  // A dry run applies nothing: it reports what lands in pending Namespaces and CRDs as created.
+  if (ctx.options.dryRun) for (const name of newNamespaces) ctx.pendingNamespaces.add(name);
+  const deferred = ctx.options.dryRun ? [] : rest.filter(needsFirst);
+  await decide(rest.filter((o) => !deferred.includes(o)));
+
+  let refused = refusal(objects, decisions, synced);
+  if (!refused && deferred.length > 0) {
+    const needed = first.filter(
+      (o) =>
+        (isNamespace(o.ref) && deferred.some((d) => d.ref.namespace === o.ref.name)) ||
+        (isCrd(o.ref) &&
+          kindsDefinedBy(o.body).some((k) =>
+            deferred.some((d) => d.info.group === k.group && d.info.kind === k.kind),
+          )),
+    );
+    await write(needed);
+    refused = refusal(objects, decisions, synced);
+    if (!refused) {
+      await decide(deferred);
+      refused = refusal(objects, decisions, synced);
+      if (refused) refused += ' (only the Namespaces and CRDs they need were applied first)';
+    }
+  }
+  if (!refused) {
+    for (const stage of [...new Set(objects.map((o) => o.stage))].sort((a, b) => a - b)) {
+      await write(objects.filter((o) => o.stage === stage));
+    }
+  }
+
+  for (const object of objects) {
+    if (synced.has(object.key)) continue;
+    const decision = decisions.get(object.key);
+    if (!decision) continue;
+    if (!decision.write) {
+      synced.set(object.key, decision.done);
+      continue;
+    }
+    synced.set(object.key, {
+      result: {
+        ...object.ref,
+        action: 'unchanged',
+        message:
+          'not applied: other objects of this set failed before the first write (a bad set writes nothing)',
+        diff: decision.diff,
+      },
+    });
+  }
+  return { synced, refused };
+}
+
+function createsObject(decision: ObjectDecision | undefined): boolean {
+  if (!decision) return false;
+  return decision.write ? !decision.live : decision.done.result.action === 'created';
+}
+
+function changesObject(decision: ObjectDecision | undefined): boolean {
+  if (!decision) return false;
+  return decision.write || ['created', 'configured'].includes(decision.done.result.action);
+}
+
+/** The run's refusal when any object failed so far, naming each failing object and its reason. */
+function refusal(
+  objects: PlannedObject[],
+  decisions: Map<string, ObjectDecision>,
+  synced: Map<string, ObjectSync>,
+): string | undefined {
+  const failed = objects.flatMap((o) => {
+    const sync = synced.get(o.key);
+    const decision = decisions.get(o.key);
+    const result = sync?.result ?? (decision && !decision.write ? decision.done.result : undefined);
+    return result?.action === 'failed' ? [`${describeRef(o.ref)}: ${result.message ?? 'failed'}`] : [];
+  });
+  if (failed.length === 0) return undefined;
+  return `nothing was applied: ${failed.length} object(s) failed before the first write:\n  ${failed.join('\n  ')}`;
+}
+
+/**
+ * Custom resources of CRDs applied just now need the CRD Established and fresh discovery. All
+ * are waited for at once: N stuck CRDs cost one timeout, not N.
+ */
+async function awaitCrds(
+  ctx: SyncContext,
+  discovery: Discovery,
+  written: PlannedObject[],
+  synced: Map<string, ObjectSync>,
+): Promise<void> {
+  await Promise.all(
+    written.map(async (object) => {
+      const result = synced.get(object.key)?.result;
+      if (!isCrd(object.ref) || !result || !['created', 'configured'].includes(result.action)) return;
+      if (!(await waitEstablished(ctx.kube, object.ref.name, { timeoutMs: CRD_ESTABLISH_TIMEOUT_MS }))) {
+        result.message = [result.message, `not Established within ${CRD_ESTABLISH_TIMEOUT_MS / 1000} s`]
+          .filter(Boolean)
+          .join('; ');
+      }
+      for (const kind of kindsDefinedBy(object.body)) discovery.invalidate(kind.apiVersion);
+    }),
+  );
+}
