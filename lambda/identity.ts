@@ -14,12 +14,14 @@ import { redactUrl } from './source/errors.ts';
  * be read (no permission). Throws when the server does not answer or rejects the credentials.
  */
 export async function clusterIdentity(kube: KubeClient): Promise<string> {
-  const res = await kube.request<{ metadata?: { uid?: string } }>({
+  const res = await kube.request<{ metadata?: { uid?: string }; message?: unknown }>({
     method: 'GET',
     path: '/api/v1/namespaces/kube-system',
   });
   if (res.status === 401) {
-    throw new Error(`the API server ${kube.server} rejected the credentials (HTTP 401 Unauthorized)`);
+    // The client may have put who it authenticated as into the Status message (explain-denied.ts).
+    const said = typeof res.body?.message === 'string' ? `: ${res.body.message}` : '';
+    throw new Error(`the API server ${kube.server} rejected the credentials (HTTP 401 Unauthorized)${said}`);
   }
   const uid = res.status === 200 ? res.body?.metadata?.uid : undefined;
   return uid ? `uid:${uid}` : `server:${kube.server}`;

@@ -138,6 +138,22 @@ export async function runSync(input: SyncInput, deps: SyncDeps): Promise<SyncRun
     counts: {},
   };
 
+  // Operator controls (driftless suspend / pin), read first: a suspended app's sync is skipped
+  // before the cluster is reached or anything is fetched or written; a pinned app syncs its commit.
+  const controls = await readControls(store, input.app);
+  if (controls?.suspended && !dryRun) {
+    const skipped = finish(base, now(), {
+      outcome: 'Skipped',
+      error: suspendedMessage(input.app, controls.suspended),
+    });
+    logger.info('sync skipped: app suspended', { app: input.app, runId });
+    await record(store, 'startRun', skipped, logger);
+    return { record: skipped, result: toResult(skipped), interrupted: [] };
+  }
+  const pinned = controls?.pinned?.revision;
+  if (pinned) base.pinned = pinned;
+  const run = pinned ? { ...input, source: { ...input.source, ref: pinned } } : input;
+
   // The cluster's identity keys the lease and the state, so the cluster is reached first.
   let kube: KubeClient;
   let key: AppKey;
@@ -169,21 +185,6 @@ export async function runSync(input: SyncInput, deps: SyncDeps): Promise<SyncRun
     ? undefined
     : renewLease(store, key, runId, leaseTtlMs, now, logger, (reason) => lease.abort(new Error(reason)));
   try {
-    // Operator controls (driftless suspend / pin): a suspended app's sync is skipped before
-    // anything is fetched or written; a pinned app syncs its pinned commit.
-    const controls = await readControls(store, input.app);
-    if (controls?.suspended && !dryRun) {
-      const skipped = finish(base, now(), {
-        outcome: 'Skipped',
-        error: suspendedMessage(input.app, controls.suspended),
-      });
-      logger.info('sync skipped: app suspended', { app: input.app, runId });
-      await record(store, 'startRun', skipped, logger);
-      return { record: skipped, result: toResult(skipped), interrupted: [] };
-    }
-    const pinned = controls?.pinned?.revision;
-    if (pinned) base.pinned = pinned;
-    const run = pinned ? { ...input, source: { ...input.source, ref: pinned } } : input;
     // A plan takes no lease, so a sync beside it would mark its Running record Interrupted:
     // plans are recorded once, when they finish.
     if (!dryRun) await record(store, 'startRun', base, logger);

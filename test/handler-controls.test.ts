@@ -3,9 +3,10 @@
  * the next invocation and without a deploy.
  */
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, inject, it, vi } from 'vitest';
+import { connectCluster } from '../lambda/cluster/target.ts';
 import { parseConfig } from '../lambda/config.ts';
-import { createHandler } from '../lambda/handler.ts';
+import { createHandler, type HandlerDeps } from '../lambda/handler.ts';
 import { controlsOf } from '../lambda/history/controls.ts';
 import { ensureTable } from '../lambda/history/dynamodb-table.ts';
 import { openHistoryStore } from '../lambda/history/open-store.ts';
@@ -47,7 +48,7 @@ const config = parseConfig({
   ],
 });
 
-function handlerSeeing(fetched: SourceSettings[]) {
+function handlerSeeing(fetched: SourceSettings[], connect: HandlerDeps['connect'] = notReached) {
   return createHandler({
     loadConfig: async () => config,
     openStore: async () => store,
@@ -55,10 +56,12 @@ function handlerSeeing(fetched: SourceSettings[]) {
       fetched.push(settings);
       throw new Error('source unreachable in this test');
     },
-    connect: async () => {
-      throw new Error('not reached');
-    },
+    connect,
   });
+}
+
+async function notReached(): Promise<never> {
+  throw new Error('not reached');
 }
 
 describe('the handler and operator controls', () => {
@@ -83,7 +86,10 @@ describe('the handler and operator controls', () => {
     const pinned = 'a1b2c3d'.padEnd(40, '0');
     await controlsOf(store)!.setPinned('guestbook', { revision: pinned, at: '2030-01-01T00:00:00.000Z' });
     const fetched: SourceSettings[] = [];
-    const summary = await handlerSeeing(fetched)({ app: 'guestbook' });
+    // The cluster is reached first (its identity keys the state), then the pinned commit is fetched.
+    const summary = await handlerSeeing(fetched, () =>
+      connectCluster({ type: 'kubeconfig', kubeconfig: inject('controlPlane').kubeconfig }),
+    )({ app: 'guestbook' });
     expect(fetched.map((settings) => settings.ref)).toEqual([pinned]);
     expect(summary.outcome).toBe('Failed');
     const [run] = await store.listRuns({ app: 'guestbook', limit: 1 });

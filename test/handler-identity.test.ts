@@ -16,6 +16,7 @@ import type { AwsCredentialIdentityProvider } from '@smithy/types';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, inject, it, vi } from 'vitest';
 import { clearEksClusterCache } from '../lambda/cluster/eks.ts';
+import { connectCluster } from '../lambda/cluster/target.ts';
 import { createHandler } from '../lambda/handler.ts';
 import { ensureTable } from '../lambda/history/dynamodb-table.ts';
 import { type LocalDynamo, startDynamo } from './support/dynamodb.ts';
@@ -125,13 +126,25 @@ afterEach(() => {
 describe('per-app identity', () => {
   it("assumes the app's role as driftless-<app> and reads its secret and cluster with it, not the function's", async () => {
     const summary = await createHandler()({ app: 'id-web' });
-    // The local API server knows no EKS token: the run reaches the cluster and is refused there.
+    // The local API server knows no EKS token: the run reaches the cluster first (its identity
+    // keys the state) and is refused there, before the secret is needed.
     expect(summary.outcome).toBe('Failed');
     expect(summary.error).toMatch(/rejected the token: 401/);
     expect(calls).toEqual([
       `sts AssumeRole ${PREFIX}id-web as driftless-id-web <- FUNCTION-KEY`,
-      'secretsmanager GetSecretValue git/id-web <- KEY-driftless-id-web-0a1b2c3d-eu-west-1-id-web',
       'eks DescribeCluster prod <- KEY-driftless-id-web-0a1b2c3d-eu-west-1-id-web',
+    ]);
+  });
+
+  it("reads the app's Git secret with the app's role, not the function's", async () => {
+    // A cluster that accepts the run (the local API server as admin), so the source is fetched.
+    const summary = await createHandler({
+      connect: () => connectCluster({ type: 'kubeconfig', kubeconfig: cp.kubeconfig }),
+    })({ app: 'id-web' });
+    expect(summary.error).toBeUndefined();
+    expect(calls).toEqual([
+      `sts AssumeRole ${PREFIX}id-web as driftless-id-web <- FUNCTION-KEY`,
+      'secretsmanager GetSecretValue git/id-web <- KEY-driftless-id-web-0a1b2c3d-eu-west-1-id-web',
     ]);
   });
 
@@ -139,7 +152,6 @@ describe('per-app identity', () => {
     await createHandler()({ app: 'id-far' });
     expect(calls).toEqual([
       `sts AssumeRole ${PREFIX}id-far as driftless-id-far <- FUNCTION-KEY`,
-      'secretsmanager GetSecretValue git/id-web <- KEY-driftless-id-far-0a1b2c3d-eu-west-1-id-far',
       `sts AssumeRole ${FAR_ROLE} as driftless-id-far <- KEY-driftless-id-far-0a1b2c3d-eu-west-1-id-far`,
       'eks DescribeCluster partner <- KEY-driftless-id-far-deployer',
     ]);

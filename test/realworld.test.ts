@@ -257,6 +257,7 @@ async function expectSyncsAsReleased(cp: ControlPlane, spec: RealSet): Promise<v
   // No perpetual diff: a plan without any stored state dry-runs every object against the cluster.
   const plan = await cli(cp, spec, 'plan', '--fresh-history');
   expect(notes(plan.result.resources, 'unchanged'), plan.result.error).toEqual([]);
+  expect(plan.result.error).toBeUndefined();
   expect(plan.code).toBe(0);
   const planned = Date.now();
 

@@ -23,7 +23,6 @@ import { appSchema, clusterSchema } from '../config.ts';
 import { openHistoryStore } from '../history/open-store.ts';
 import { errorMessage } from '../log.ts';
 import type { SyncResult } from '../reconcile/types.ts';
-import { parseRepoUrl } from '../source/repo-url.ts';
 import { loadSource, type RenderMode } from '../source/source.ts';
 import { type ClusterTarget, runSync, type SyncInput } from '../sync.ts';
 import { type ConfiguredApp, configuredApp } from './app-config.ts';

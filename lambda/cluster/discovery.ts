@@ -51,8 +51,12 @@ export interface Discovery {
    * would be incomplete.
    */
   namespacedListable(): Promise<ResourceInfo[]>;
-  /** Like `namespacedListable`, with the cluster-scoped resources too. */
-  listable(): Promise<ResourceInfo[]>;
+  /**
+   * Like `namespacedListable`, with the cluster-scoped resources too. With `onUnavailable`, a
+   * group-version whose discovery fails (an aggregated API without a serving pod answers 503)
+   * is skipped and told, instead of failing the whole list.
+   */
+  listable(onUnavailable?: (apiVersion: string, error: Error) => void): Promise<ResourceInfo[]>;
 }
 
 /** Splits `apps/v1` into group and version; `v1` is the core group. */
@@ -126,9 +130,9 @@ export function createDiscovery(kube: KubeClient): Discovery {
       const found = res.body?.groups?.find((g) => g.name === group);
       return found?.versions.map((v) => v.version) ?? [];
     },
-    listable() {
+    listable(onUnavailable) {
       if (!everything) {
-        const pending = listAllListable(kube, fetchList, false);
+        const pending = listAllListable(kube, fetchList, false, onUnavailable);
         pending.catch(() => {
           if (everything === pending) everything = undefined;
         });
@@ -154,6 +158,7 @@ async function listAllListable(
   kube: KubeClient,
   fetchList: (apiVersion: string) => Promise<ApiResourceList | undefined>,
   namespacedOnly: boolean,
+  onUnavailable?: (apiVersion: string, error: Error) => void,
 ): Promise<ResourceInfo[]> {
   const [core, apis] = await Promise.all([
     kube.request<{ versions?: string[] }>({ method: 'GET', path: '/api' }),
@@ -173,7 +178,11 @@ async function listAllListable(
   const limit = pLimit(8);
   const perVersion = await Promise.all(
     groupVersions.map(async (apiVersion) => {
-      const list = await limit(() => fetchList(apiVersion));
+      const list = await limit(() => fetchList(apiVersion)).catch((error: Error) => {
+        if (!onUnavailable) throw error;
+        onUnavailable(apiVersion, error);
+        return undefined;
+      });
       const { group, version } = splitApiVersion(apiVersion);
       return (list?.resources ?? [])
         .filter(

@@ -4,7 +4,7 @@
  * context name wins (later ones are ignored, not merged field by field). Relative file paths
  * (certificates, token files) stay relative to the file that names them.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { delimiter, dirname, isAbsolute, join, resolve } from 'node:path';
 import { stringify } from 'yaml';

@@ -107,8 +107,14 @@ export async function reconcile(input: ReconcileInput): Promise<ReconcileResult>
     }
     // Nothing known about the app on this cluster (a new or lost history store): look for its
     // labelled objects in every kind, so none is silently ignored.
-    if (state.revision === undefined && state.inventory.length === 0)
-      kinds.push(...(await discovery.listable()));
+    if (state.revision === undefined && state.inventory.length === 0) {
+      const unavailable = (apiVersion: string, error: Error) =>
+        logger?.warn('not searched for labelled objects: API unavailable', {
+          apiVersion,
+          error: error.message,
+        });
+      kinds.push(...(await discovery.listable(unavailable)));
+    }
     const live = await listOwned(kube, kinds, options.app);
     await listMissing(
       kube,

@@ -158,7 +158,11 @@ function refusal(
     const sync = synced.get(o.key);
     const decision = decisions.get(o.key);
     const result = sync?.result ?? (decision && !decision.write ? decision.done.result : undefined);
-    return result?.action === 'failed' ? [`${describeRef(o.ref)}: ${result.message ?? 'failed'}`] : [];
+    if (result?.action !== 'failed') return [];
+    // Most messages already open with the object's name (apply.ts): say it once.
+    const name = describeRef(o.ref);
+    const message = result.message ?? 'failed';
+    return [message.startsWith(`${name}:`) ? message : `${name}: ${message}`];
   });
   if (failed.length === 0) return undefined;
   return `nothing was applied: ${failed.length} object(s) failed before the first write:\n  ${failed.join('\n  ')}`;

@@ -65,8 +65,11 @@ describe('retries', () => {
   });
 });
 
+const NOT_APPLIED =
+  'not applied: other objects of this set failed before the first write (a bad set writes nothing)';
+
 describe('one request whose connection keeps breaking', () => {
-  it('fails only that object after bounded retries; the rest of the run is applied and the run names no unreachable server', async () => {
+  it('fails only that object after bounded retries, and the run names no unreachable server (a bad set writes nothing)', async () => {
     const NS = 'retry-broken';
     const broken = `/api/v1/namespaces/${NS}/configmaps/breaks`;
     standIn.decide = (req) => (req.method === 'PATCH' && req.url.startsWith(broken) ? 'break' : 'forward');
@@ -86,7 +89,11 @@ describe('one request whose connection keeps breaking', () => {
       options: { app: 'retry-broken', revision: 'rev1', defaultNamespace: NS },
       state: { inventory: [] },
     });
-    expect(result.error).toBeUndefined();
+    // The object's own failure, not the run's: the server answered every other request.
+    expect(result.error).toMatch(
+      /^nothing was applied: 1 object\(s\) failed before the first write:\n {2}ConfigMap retry-broken\/breaks: PATCH .*the connection broke after 5 attempts/,
+    );
+    expect(result.error).not.toMatch(/unreachable/);
     expect(result.outcome).toBe('Failed');
     expect(result.resources.find((r) => r.name === 'breaks')).toMatchObject({
       action: 'failed',
@@ -94,16 +101,18 @@ describe('one request whose connection keeps breaking', () => {
         /^ConfigMap retry-broken\/breaks: .*the connection broke after 5 attempts/,
       ),
     });
+    // Every other object was decided and reported; only the Namespace they need went first.
+    expect(result.resources.filter((r) => r.action === 'created').map((r) => r.name)).toEqual([NS]);
     expect(
       result.resources
-        .filter((r) => r.action === 'created')
-        .map((r) => r.name)
+        .filter((r) => r.action === 'unchanged')
+        .map((r) => `${r.name}: ${r.message}`)
         .sort(),
-    ).toEqual(['fine-1', 'fine-2', NS]);
+    ).toEqual(['fine-1', 'fine-2'].map((name) => `${name}: ${NOT_APPLIED}`));
     expect(
       standIn.seen.slice(started).filter((r) => r.method === 'PATCH' && r.url.startsWith(broken)),
     ).toHaveLength(5);
-    expect(await kubectlGet(cp.kubeconfig, 'configmap', 'fine-2', NS)).toBeDefined();
+    expect(await kubectlGet(cp.kubeconfig, 'configmap', 'fine-2', NS)).toBeUndefined();
     expect(await kubectlGet(cp.kubeconfig, 'configmap', 'breaks', NS)).toBeUndefined();
   });
 });

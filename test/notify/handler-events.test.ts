@@ -48,7 +48,7 @@ beforeAll(async () => {
   const configFile = join(workDir, 'apps.yaml');
   await writeFile(
     configFile,
-    `apps:\n  - name: events-app\n    repo: ${repo.url}\n${cluster}` +
+    `apps:\n  - name: events-app\n    repo: ${repo.url}\n    namespace: events-test\n${cluster}` +
       `  - name: events-broken\n    repo: ${git.url('no-such-repo')}\n${cluster}`,
   );
   vi.stubEnv('DRIFTLESS_CONFIG_FILE', configFile);
@@ -116,6 +116,7 @@ function documents(): Record<string, any>[] {
 describe('run events from the handler', () => {
   it('puts one event per run, changed only when outcome or health moves, without Secret values', async () => {
     const first = await handler()({ app: 'events-app' });
+    expect(first.error).toBeUndefined();
     expect(first.outcome).toBe('Synced');
     const [created] = events();
     expect(created).toMatchObject({

@@ -74,17 +74,22 @@ describe('a current API server', () => {
       'rev1',
     );
 
+    // The CRD (and Namespace) others need go first; the set fails on the rule and writes no CR.
     expect(actionOf(first, 'CustomResourceDefinition', `scalers.${GROUP}`)?.action).toBe('created');
-    expect(actionOf(first, 'Scaler', 'ok')?.action).toBe('created');
     expect(actionOf(first, 'Scaler', 'bad')).toMatchObject({
       action: 'failed',
       message: expect.stringContaining('minReplicas must not exceed maxReplicas'),
     });
+    expect(actionOf(first, 'Scaler', 'ok')?.action).toBe('unchanged');
     expect(first.outcome).toBe('Failed');
+    expect(await kubectlGet(cp.kubeconfig, `scalers.${GROUP}`, 'bad', NS)).toBeUndefined();
+    expect(await kubectlGet(cp.kubeconfig, `scalers.${GROUP}`, 'ok', NS)).toBeUndefined();
 
+    const fixed = await app.run(manifests(namespace(NS), crd, scaler('ok', 1, 3)), 'rev2');
+    expect(actionOf(fixed, 'Scaler', 'ok')?.action).toBe('created');
+    expect(fixed.outcome).toBe('Synced');
     const live = await kubectlGet(cp.kubeconfig, `scalers.${GROUP}`, 'ok', NS);
     expect(live?.spec.extra).toEqual({ free: { form: ['kept'] } });
-    expect(await kubectlGet(cp.kubeconfig, `scalers.${GROUP}`, 'bad', NS)).toBeUndefined();
     const schema = (await kubectlGet(cp.kubeconfig, 'crd', `scalers.${GROUP}`))?.spec.versions[0].schema;
     expect(schema.openAPIV3Schema.properties.spec['x-kubernetes-validations']).toHaveLength(1);
   });

@@ -135,7 +135,7 @@ describe('DynamoDB unreachable when an invocation starts', () => {
 
     await expect(handlerFor(app, repoUrl, closed)({ app })).rejects.toThrow(
       new RegExp(
-        `history store failed while taking the lease of app "${app}" \\(nothing was synced\\): .*ECONNREFUSED`,
+        `history store failed while reading the controls \\(suspend, pin\\) of app "${app}"; nothing was synced: .*ECONNREFUSED`,
       ),
     );
     expect(await kubectlGet(cp.kubeconfig, 'namespace', app)).toBeUndefined();

@@ -208,7 +208,7 @@ describe('repository URLs with credentials', () => {
       { DRIFTLESS_CACHE_DIR: join(workDir, 'cache') },
     );
     expect(cli.code).toBe(2);
-    expect(JSON.parse(cli.stdout).error).toMatch(/pass --app/);
+    expect(JSON.parse(cli.stdout).error).toMatch(/--app/);
     expectNoSecret(cli.stdout + cli.stderr, 'the CLI output');
   });
 

@@ -52,7 +52,7 @@ beforeAll(async () => {
   configFile = join(workDir, 'apps.yaml');
   await writeFile(
     configFile,
-    `apps:\n  - name: hook-app\n    repo: ${repo.url}\n    ref: main\n    cluster: { name: prod, region: eu-west-1 }\n`,
+    `apps:\n  - name: hook-app\n    repo: ${repo.url}\n    ref: main\n    namespace: webhook-test\n    cluster: { name: prod, region: eu-west-1 }\n`,
   );
 });
 
