@@ -45,7 +45,7 @@ async function caller(getClient: () => { config: { credentials: unknown } }): Pr
 }
 
 beforeAll(async () => {
-  git = await startGitServer({ auth: { username: 'deploy', password: GIT_PASSWORD } });
+  git = await startGitServer({ auth: { username: 'deploy', password: GIT_PASSWORD }, tls: true });
   dynamo = await startDynamo();
   const client = new DynamoDBClient(dynamo.clientConfig);
   await ensureTable(client, TABLE);
@@ -124,7 +124,7 @@ afterEach(() => {
 
 describe('per-app identity', () => {
   it("assumes the app's role as driftless-<app> and reads its secret and cluster with it, not the function's", async () => {
-    const summary = await createHandler()({ app: 'id-web' });
+    const summary = await createHandler({ gitCa: [git.ca ?? ''] })({ app: 'id-web' });
     // The local API server knows no EKS token: the run reaches the cluster and is refused there.
     expect(summary.outcome).toBe('Failed');
     expect(summary.error).toMatch(/rejected the token: 401/);
@@ -136,7 +136,7 @@ describe('per-app identity', () => {
   });
 
   it("reaches a cross-account cluster's role from the app's role, in a session named for the app", async () => {
-    await createHandler()({ app: 'id-far' });
+    await createHandler({ gitCa: [git.ca ?? ''] })({ app: 'id-far' });
     expect(calls).toEqual([
       `sts AssumeRole ${PREFIX}id-far as driftless-id-far <- FUNCTION-KEY`,
       'secretsmanager GetSecretValue git/id-web <- KEY-driftless-id-far-0a1b2c3d-eu-west-1-id-far',
@@ -146,7 +146,7 @@ describe('per-app identity', () => {
   });
 
   it('keeps one set of app credentials per app across warm invocations', async () => {
-    const handler = createHandler();
+    const handler = createHandler({ gitCa: [git.ca ?? ''] });
     await handler({ app: 'id-web' });
     await handler({ app: 'id-web' });
     expect(calls.filter((call) => call.startsWith('sts AssumeRole'))).toHaveLength(1);
