@@ -110,8 +110,19 @@ function networkError(options: TransportOptions, error: unknown, timedOut: boole
   }
   const cause = (error as { cause?: { code?: string; message?: string } }).cause;
   const reason = cause?.code ?? cause?.message ?? (error as Error).message;
-  return new SourceError(`cannot reach ${options.repo}: ${reason}`);
+  const hint = cause?.code && UNTRUSTED_CERTIFICATE.has(cause.code) ? UNTRUSTED_HINT : '';
+  return new SourceError(`cannot reach ${options.repo}: ${reason}${hint}`);
 }
+
+/** Node's codes for a certificate no trusted CA signed: a private CA the user can add. */
+const UNTRUSTED_CERTIFICATE = new Set([
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+]);
+const UNTRUSTED_HINT =
+  ": the server's certificate is not signed by a trusted CA; for a private CA, point NODE_EXTRA_CA_CERTS at its PEM file";
 
 /** isomorphic-git's `http/web` client in spirit, on fetch with an abort signal. */
 function fetchClient(ca: readonly string[] | undefined): HttpClient {

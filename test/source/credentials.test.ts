@@ -168,6 +168,19 @@ describe('loadSource with credentials', () => {
     expect(message).not.toContain(PASSWORD);
   });
 
+  it("names the repo and points to NODE_EXTRA_CA_CERTS when the server's certificate is not trusted", async () => {
+    secret('git/alice', JSON.stringify({ username: 'alice', password: PASSWORD }));
+    const message = await failure(
+      loadSource({ repo: repo.url, credentialsSecret: 'git/alice' }, { cacheDir, secrets }),
+    );
+    expect(message).toMatch(
+      new RegExp(
+        `^cannot reach ${repo.url}: [A-Z_]+: the server's certificate is not signed by a trusted CA; for a private CA, point NODE_EXTRA_CA_CERTS at its PEM file$`,
+      ),
+    );
+    expect(message).not.toContain(PASSWORD);
+  });
+
   it('says a secret is configured but no Secrets Manager client was given', async () => {
     const message = await failure(
       loadSource({ repo: repo.url, credentialsSecret: 'git/alice' }, { cacheDir, ca: options.ca }),
