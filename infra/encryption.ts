@@ -21,7 +21,8 @@ export interface StackEncryption {
 
 /**
  * The encryption settings for `key`. A key defined in this app gets the key-policy statements
- * CloudWatch Logs (the log group) and CloudWatch alarms (publishing to an encrypted topic) need;
+ * CloudWatch Logs (the log group) and CloudWatch alarms (publishing to an encrypted topic) need
+ * (EventBridge's, for the notification topic, comes with its rules' publish grant);
  * an imported key's policy is its owner's to change (the README lists the statements).
  */
 export function encryptedWith(scope: Construct, key?: kms.IKey): StackEncryption {

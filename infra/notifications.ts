@@ -8,6 +8,7 @@ import { Validations } from 'aws-cdk-lib';
 import * as events from 'aws-cdk-lib/aws-events';
 import { SnsTopic } from 'aws-cdk-lib/aws-events-targets';
 import type * as iam from 'aws-cdk-lib/aws-iam';
+import type * as kms from 'aws-cdk-lib/aws-kms';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import type * as logs from 'aws-cdk-lib/aws-logs';
 import * as sns from 'aws-cdk-lib/aws-sns';
@@ -23,6 +24,13 @@ export interface RunNotificationsProps {
   readonly role: iam.IGrantable;
   /** Named in the message as where to read more. */
   readonly logGroup: logs.ILogGroup;
+  /**
+   * Encrypts the topic the stack creates. The rules' grant to publish gives EventBridge
+   * `kms:Decrypt` and `kms:GenerateDataKey*` in the key policy when the key is defined in the app;
+   * an imported key's owner adds that statement (see the README).
+   * @default the topic is not encrypted at rest
+   */
+  readonly encryptionKey?: kms.IKey;
 }
 
 /** The event pattern of the notification rule: changed runs of these apps. */
@@ -62,12 +70,18 @@ export class RunNotifications extends Construct {
       groups.set(key, group);
     }
     if ([...groups.values()].some((group) => !group.topicArn)) {
-      this.topic = new sns.Topic(this, 'Topic', { displayName: 'driftless notifications', enforceSSL: true });
-      Validations.of(this.topic).acknowledge({
-        id: 'AwsSolutions-SNS2',
-        reason:
-          'Notifications carry app names, outcomes and object names, no secrets; EventBridge cannot publish to a topic encrypted with the AWS managed SNS key.',
+      this.topic = new sns.Topic(this, 'Topic', {
+        displayName: 'driftless notifications',
+        enforceSSL: true,
+        masterKey: props.encryptionKey,
       });
+      if (!props.encryptionKey) {
+        Validations.of(this.topic).acknowledge({
+          id: 'AwsSolutions-SNS2',
+          reason:
+            'Notifications carry app names, outcomes and object names, no secrets; EventBridge cannot publish to a topic encrypted with the AWS managed SNS key (set encryptionKey to encrypt it with yours).',
+        });
+      }
     }
     const query = `fields @timestamp, message, outcome, kind, name, detail, error | filter app = '${EVENT.app}' | sort @timestamp desc`;
     const where = `Logs Insights on ${props.logGroup.logGroupName}: ${query}`;

@@ -365,6 +365,7 @@ export class PullAgent extends Construct {
       function: this.function,
       role: this.role,
       logGroup: this.logGroup,
+      encryptionKey: props.encryptionKey,
     });
     const webhook = this.config.webhook;
     if (webhook) {

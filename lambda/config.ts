@@ -7,7 +7,12 @@ import { parse } from 'yaml';
 import { z } from 'zod';
 import { agentReactionSettings, appReactionSettings } from './notify/settings.ts';
 import { RENDER_MODES } from './source/render/settings.ts';
-import { hasUserInfo, insecureRepoReason, parseRepoUrl } from './source/repo-url.ts';
+import {
+  hasUserInfo,
+  insecureRepoReason,
+  parseRepoUrl,
+  plainHttpCredentialsReason,
+} from './source/repo-url.ts';
 
 const appName = z
   .string()
@@ -159,6 +164,10 @@ export const configSchema = z
         });
       }
       seen.add(app.name);
+      const url = app.credentialsSecret ? parseRepoUrl(app.repo) : undefined;
+      const overHttp = url && plainHttpCredentialsReason(url, 'the credentials');
+      if (overHttp)
+        ctx.addIssue({ code: 'custom', path: ['apps', index, 'credentialsSecret'], message: overHttp });
     });
   });
 

@@ -75,6 +75,8 @@ export interface HandlerDeps {
   openStore?: () => Promise<HistoryStore>;
   /** @default `loadSource` with `DRIFTLESS_CACHE_DIR` and a Secrets Manager client */
   loadSource?: SourceLoader;
+  /** CA certificates (PEM) the default `loadSource` trusts for https Git servers. @default none (`NODE_EXTRA_CA_CERTS` still counts) */
+  gitCa?: readonly string[];
   /** @default `connectCluster` (DescribeCluster + a signed EKS token) as the app's role */
   connect?: ClusterConnector;
   /** The STS client that assumes the apps' roles. @default `new STSClient({})` */
@@ -119,7 +121,7 @@ export function createHandler(deps: HandlerDeps = {}): SyncHandler {
         secretsClients.set(app, secrets);
       }
       const cacheDir = join(process.env.DRIFTLESS_CACHE_DIR ?? '/tmp/driftless', 'git');
-      return loadSource(settings, { cacheDir, secrets, logger: syncLogger, ...context });
+      return loadSource(settings, { cacheDir, secrets, logger: syncLogger, ca: deps.gitCa, ...context });
     });
   const connectFor = (app: string): ClusterConnector =>
     deps.connect ?? ((target) => connectCluster(target, { credentials: identities(app) }));

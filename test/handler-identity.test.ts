@@ -46,7 +46,7 @@ async function caller(getClient: () => { config: { credentials: unknown } }): Pr
 }
 
 beforeAll(async () => {
-  git = await startGitServer({ auth: { username: 'deploy', password: GIT_PASSWORD } });
+  git = await startGitServer({ auth: { username: 'deploy', password: GIT_PASSWORD }, tls: true });
   dynamo = await startDynamo();
   const client = new DynamoDBClient(dynamo.clientConfig);
   await ensureTable(client, TABLE);
@@ -125,7 +125,7 @@ afterEach(() => {
 
 describe('per-app identity', () => {
   it("assumes the app's role as driftless-<app> and reads its secret and cluster with it, not the function's", async () => {
-    const summary = await createHandler()({ app: 'id-web' });
+    const summary = await createHandler({ gitCa: [git.ca ?? ''] })({ app: 'id-web' });
     // The local API server knows no EKS token: the run reaches the cluster first (its identity
     // keys the state) and is refused there, before the secret is needed.
     expect(summary.outcome).toBe('Failed');
@@ -139,6 +139,7 @@ describe('per-app identity', () => {
   it("reads the app's Git secret with the app's role, not the function's", async () => {
     // A cluster that accepts the run (the local API server as admin), so the source is fetched.
     const summary = await createHandler({
+      gitCa: [git.ca ?? ''],
       connect: () => connectCluster({ type: 'kubeconfig', kubeconfig: cp.kubeconfig }),
     })({ app: 'id-web' });
     expect(summary.error).toBeUndefined();
@@ -149,7 +150,7 @@ describe('per-app identity', () => {
   });
 
   it("reaches a cross-account cluster's role from the app's role, in a session named for the app", async () => {
-    await createHandler()({ app: 'id-far' });
+    await createHandler({ gitCa: [git.ca ?? ''] })({ app: 'id-far' });
     expect(calls).toEqual([
       `sts AssumeRole ${PREFIX}id-far as driftless-id-far <- FUNCTION-KEY`,
       `sts AssumeRole ${FAR_ROLE} as driftless-id-far <- KEY-driftless-id-far-0a1b2c3d-eu-west-1-id-far`,
@@ -158,7 +159,7 @@ describe('per-app identity', () => {
   });
 
   it('keeps one set of app credentials per app across warm invocations', async () => {
-    const handler = createHandler();
+    const handler = createHandler({ gitCa: [git.ca ?? ''] });
     await handler({ app: 'id-web' });
     await handler({ app: 'id-web' });
     expect(calls.filter((call) => call.startsWith('sts AssumeRole'))).toHaveLength(1);

@@ -30,7 +30,7 @@ let configFile: string;
 const secrets = mockClient(SecretsManagerClient);
 
 beforeAll(async () => {
-  git = await startGitServer({ auth: { username: 'deploy', password: GIT_PASSWORD } });
+  git = await startGitServer({ auth: { username: 'deploy', password: GIT_PASSWORD }, tls: true });
   dynamo = await startDynamo();
   const client = new DynamoDBClient(dynamo.clientConfig);
   await ensureTable(client, TABLE);
@@ -117,7 +117,7 @@ function localConnector(targets: ClusterTarget[]) {
 describe('handler', () => {
   it('syncs the app the event names and returns the run summary, logs and metrics', async () => {
     const targets: ClusterTarget[] = [];
-    const handler = createHandler({ connect: localConnector(targets) });
+    const handler = createHandler({ gitCa: [git.ca ?? ''], connect: localConnector(targets) });
     const summary = await handler({ app: 'handler-app' });
 
     expect(targets).toEqual([
@@ -208,7 +208,7 @@ describe('handler', () => {
   });
 
   it('reports a deleted object as drift on the same revision and counts it in DriftDetected', async () => {
-    const handler = createHandler({ connect: localConnector([]) });
+    const handler = createHandler({ gitCa: [git.ca ?? ''], connect: localConnector([]) });
     await handler({ app: 'handler-app' });
     stdout.length = 0;
     await kubectl(cp.kubeconfig, 'delete', 'configmap', 'settings', '-n', 'handler-test');
@@ -226,7 +226,7 @@ describe('handler', () => {
   });
 
   it('returns a failed sync as a result (not an invocation error) and counts it in SyncFailures', async () => {
-    const handler = createHandler({ connect: localConnector([]) });
+    const handler = createHandler({ gitCa: [git.ca ?? ''], connect: localConnector([]) });
     const summary = await handler({ app: 'handler-broken' });
     expect(summary.outcome).toBe('Failed');
     expect(summary.error).toMatch(/^fetch source: /);
@@ -240,7 +240,9 @@ describe('handler', () => {
 
   it('keeps run records as many days as DRIFTLESS_RECORD_TTL_DAYS says', async () => {
     vi.stubEnv('DRIFTLESS_RECORD_TTL_DAYS', '7');
-    const summary = await createHandler({ connect: localConnector([]) })({ app: 'handler-app' });
+    const summary = await createHandler({ gitCa: [git.ca ?? ''], connect: localConnector([]) })({
+      app: 'handler-app',
+    });
     const client = new DynamoDBClient(dynamo.clientConfig);
     try {
       const { Items = [] } = await client.send(new ScanCommand({ TableName: TABLE }));
@@ -255,13 +257,15 @@ describe('handler', () => {
 
   it('does nothing for a suspended app', async () => {
     const targets: ClusterTarget[] = [];
-    const summary = await createHandler({ connect: localConnector(targets) })({ app: 'handler-paused' });
+    const summary = await createHandler({ gitCa: [git.ca ?? ''], connect: localConnector(targets) })({
+      app: 'handler-paused',
+    });
     expect(summary.outcome).toBe('Suspended');
     expect(targets).toEqual([]);
   });
 
   it('throws for invocation-level errors: bad event, unknown app, invalid config, missing table', async () => {
-    const handler = createHandler({ connect: localConnector([]) });
+    const handler = createHandler({ gitCa: [git.ca ?? ''], connect: localConnector([]) });
     await expect(handler({})).rejects.toThrow(/invalid event .*"app"/);
     await expect(handler({ app: 'nope' })).rejects.toThrow(/unknown app "nope": no app of that name/);
     // A huge name is cut, and the configured apps are never listed to the invoker.
@@ -279,14 +283,14 @@ describe('handler', () => {
       'apps:\n  - name: Bad_Name\n    repo: x\n    cluster: { name: c, region: nowhere }\n',
     );
     vi.stubEnv('DRIFTLESS_CONFIG_FILE', badConfig);
-    const badConfigHandler = createHandler({ connect: localConnector([]) });
+    const badConfigHandler = createHandler({ gitCa: [git.ca ?? ''], connect: localConnector([]) });
     await expect(badConfigHandler({ app: 'x' })).rejects.toThrow(
       /apps\[0\]\.name[\s\S]*apps\[0\]\.cluster\.region/,
     );
 
     vi.stubEnv('DRIFTLESS_CONFIG_FILE', configFile);
     vi.stubEnv('DRIFTLESS_TABLE', 'no-such-table');
-    const noTable = createHandler({ connect: localConnector([]) });
+    const noTable = createHandler({ gitCa: [git.ca ?? ''], connect: localConnector([]) });
     await expect(noTable({ app: 'handler-app' })).rejects.toThrow(
       /history store failed|not found|non-existent/i,
     );

@@ -43,7 +43,7 @@ describe('local git http server', () => {
   let git: GitServer;
   let dir: string;
   beforeAll(async () => {
-    git = await startGitServer({ auth: { username: 'alice', password: 's3cret' } });
+    git = await startGitServer({ auth: { username: 'alice', password: 's3cret' }, tls: true });
     dir = await mkdtemp(join(tmpdir(), 'driftless-clone-'));
   });
   afterAll(async () => {
@@ -51,16 +51,18 @@ describe('local git http server', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  it('serves a pushed commit over smart HTTP with Basic auth and refuses without it', async () => {
+  it('serves a pushed commit over smart HTTPS with Basic auth and refuses without it', async () => {
     const repo = await git.createRepo('team/app');
     const sha = await repo.commit({ 'hello.yaml': 'kind: ConfigMap\n' });
-    const authed = repo.url.replace('http://', 'http://alice:s3cret@');
-    await exec('git', ['clone', '--quiet', authed, join(dir, 'ok')]);
+    const authed = repo.url.replace('https://', 'https://alice:s3cret@');
+    // git trusts the server's own certificate the way a user's git trusts a private CA.
+    const trusting = { env: { ...process.env, GIT_SSL_CAINFO: git.caFile } };
+    await exec('git', ['clone', '--quiet', authed, join(dir, 'ok')], trusting);
     const { stdout } = await exec('git', ['-C', join(dir, 'ok'), 'rev-parse', 'HEAD']);
     expect(stdout.trim()).toBe(sha);
     await expect(
       exec('git', ['clone', '--quiet', repo.url, join(dir, 'anon')], {
-        env: { ...process.env, GIT_TERMINAL_PROMPT: '0' },
+        env: { ...trusting.env, GIT_TERMINAL_PROMPT: '0' },
       }),
     ).rejects.toThrow(/Authentication failed|could not read Username|401/);
     expect(git.requests.some((r) => r.status === 401)).toBe(true);

@@ -2,7 +2,10 @@
  * The HTTP client isomorphic-git talks through: Node's `fetch` with an idle timeout, a download
  * bound and a request/byte count. Network failures become {@link SourceError}s naming the repo,
  * so a refused connection or a hung server reads the same in the log as in the CLI.
+ * A Git server with a private CA is trusted the standard way (`NODE_EXTRA_CA_CERTS`, read by Node
+ * at process start), or in process through the `ca` option.
  */
+import { getCACertificates } from 'node:tls';
 import type { GitHttpRequest, GitHttpResponse, HttpClient } from 'isomorphic-git';
 import { SourceError } from './errors.ts';
 
@@ -21,6 +24,8 @@ export interface TransportOptions {
   maxBytes: number;
   /** Replaces `fetch` (tests, proxies). Gets the same timeout and bounds. */
   inner?: HttpClient;
+  /** CA certificates (PEM) trusted for https:// besides Node's defaults. @default none */
+  ca?: readonly string[];
 }
 
 export interface Transport {
@@ -35,7 +40,7 @@ export interface Transport {
  */
 export function createTransport(options: TransportOptions): Transport {
   const stats: TransportStats = { requests: 0, bytes: 0 };
-  const inner = options.inner ?? fetchClient;
+  const inner = options.inner ?? fetchClient(options.ca);
   const advertisements = new Map<string, { response: GitHttpResponse; body: Uint8Array[] }>();
 
   const request = async (req: GitHttpRequest): Promise<GitHttpResponse> => {
@@ -105,34 +110,78 @@ function networkError(options: TransportOptions, error: unknown, timedOut: boole
   }
   const cause = (error as { cause?: { code?: string; message?: string } }).cause;
   const reason = cause?.code ?? cause?.message ?? (error as Error).message;
-  return new SourceError(`cannot reach ${options.repo}: ${reason}`);
+  const hint = cause?.code && UNTRUSTED_CERTIFICATE.has(cause.code) ? UNTRUSTED_HINT : '';
+  return new SourceError(`cannot reach ${options.repo}: ${reason}${hint}`);
 }
 
-/** isomorphic-git's `http/web` client in spirit, on Node's fetch with an abort signal. */
-const fetchClient: HttpClient = {
-  async request({ url, method = 'GET', headers = {}, body, signal }) {
-    const payload = body ? Buffer.concat(await collect(body)) : undefined;
-    const res = await fetch(url, {
-      method,
-      headers,
-      body: payload,
-      signal: signal ?? null,
-      redirect: 'follow',
-    });
-    const responseHeaders: Record<string, string> = {};
-    res.headers.forEach((value, key) => {
-      responseHeaders[key] = value;
-    });
-    return {
-      url: res.url,
-      method,
-      statusCode: res.status,
-      statusMessage: res.statusText,
-      headers: responseHeaders,
-      body: res.body ? (res.body as unknown as AsyncIterableIterator<Uint8Array>) : iterate([]),
-    };
-  },
-};
+/** Node's codes for a certificate no trusted CA signed: a private CA the user can add. */
+const UNTRUSTED_CERTIFICATE = new Set([
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+]);
+const UNTRUSTED_HINT =
+  ": the server's certificate is not signed by a trusted CA; for a private CA, point NODE_EXTRA_CA_CERTS at its PEM file";
+
+/** isomorphic-git's `http/web` client in spirit, on fetch with an abort signal. */
+function fetchClient(ca: readonly string[] | undefined): HttpClient {
+  const send = ca?.length ? trustingFetch(ca) : fetch;
+  return {
+    async request({ url, method = 'GET', headers = {}, body, signal }) {
+      const payload = body ? Buffer.concat(await collect(body)) : undefined;
+      const res = await send(url, {
+        method,
+        headers,
+        body: payload,
+        signal: signal ?? null,
+        redirect: 'follow',
+      });
+      const responseHeaders: Record<string, string> = {};
+      res.headers.forEach((value, key) => {
+        responseHeaders[key] = value;
+      });
+      return {
+        url: res.url,
+        method,
+        statusCode: res.status,
+        statusMessage: res.statusText,
+        headers: responseHeaders,
+        body: res.body ? (res.body as unknown as AsyncIterableIterator<Uint8Array>) : iterate([]),
+      };
+    },
+  };
+}
+
+type Undici = typeof import('undici');
+
+/** One connection pool per CA set, so repeated loads reuse their connections. */
+const trustingAgents = new Map<
+  string,
+  Promise<{ agent: InstanceType<Undici['Agent']>; fetch: Undici['fetch'] }>
+>();
+
+/**
+ * `fetch` that trusts `ca` besides Node's defaults: undici's own fetch (what Node's is built from,
+ * already a dependency of the Kubernetes client) with its own agent, loaded only when a CA is given.
+ */
+function trustingFetch(ca: readonly string[]): typeof fetch {
+  const key = ca.join('\n');
+  let client = trustingAgents.get(key);
+  if (!client) {
+    client = import('undici').then(({ Agent, fetch: undiciFetch }) => ({
+      agent: new Agent({ connect: { ca: [...getCACertificates('default'), ...ca] } }),
+      fetch: undiciFetch,
+    }));
+    trustingAgents.set(key, client);
+  }
+  const ready = client;
+  const send = async (url: string, init: RequestInit) => {
+    const { agent, fetch: undiciFetch } = await ready;
+    return undiciFetch(url, { ...(init as Parameters<Undici['fetch']>[1]), dispatcher: agent });
+  };
+  return send as unknown as typeof fetch;
+}
 
 async function collect(body: AsyncIterable<Uint8Array>): Promise<Uint8Array[]> {
   const chunks: Uint8Array[] = [];

@@ -23,7 +23,7 @@ import { fetchRevision } from './remote.ts';
 import { loadObjects } from './render/load-objects.ts';
 import type { RenderOptions } from './render/render.ts';
 import type { ClusterCapabilities, Renderer, RenderSettings } from './render/settings.ts';
-import { insecureRepoReason } from './repo-url.ts';
+import { insecureRepoReason, plainHttpCredentialsReason } from './repo-url.ts';
 import { normalizeRepoPath } from './tree.ts';
 
 export { redactUrl, SourceError } from './errors.ts';
@@ -68,6 +68,8 @@ export interface LoadSourceOptions {
   maxCacheBytes?: number;
   /** isomorphic-git HTTP client. @default Node's fetch */
   http?: HttpClient;
+  /** CA certificates (PEM) trusted for https:// repositories besides Node's defaults. @default none (`NODE_EXTRA_CA_CERTS` still counts) */
+  ca?: readonly string[];
   /** Kustomize and Helm: timeout and checkout bounds. */
   render?: RenderOptions;
   /** The live cluster's version and API versions, for Helm's `.Capabilities` (asked only for charts). */
@@ -163,8 +165,11 @@ async function loadRemote(
   options: LoadSourceOptions,
 ): Promise<LoadedSource> {
   const { url, username, password } = splitUrlCredentials(settings.repo);
-  // Before any secret is read or request made: nothing may go out in clear text to another host.
-  const insecure = insecureRepoReason(new URL(url));
+  // Before any secret is read or request made: no credential goes out in clear text, and nothing
+  // at all over plain http to another host.
+  const parsed = new URL(url);
+  const sent = credentialsSetting(settings.credentialsSecret, username, password);
+  const insecure = insecureRepoReason(parsed) ?? (sent && plainHttpCredentialsReason(parsed, sent));
   if (insecure) throw new SourceError(`${url}: ${insecure}`);
   const credentials = await resolveCredentials({
     repo: url,
@@ -179,6 +184,7 @@ async function loadRemote(
     timeoutMs: options.timeoutMs ?? DEFAULT_TIMEOUT_MS,
     maxBytes: maxCacheBytes,
     inner: options.http,
+    ca: options.ca,
   });
 
   const attempt = async (): Promise<LoadedSource> => {
@@ -229,6 +235,17 @@ async function loadRemote(
       throw toSourceError(error, url, settings.credentialsSecret, credentials, username !== undefined);
     }
   });
+}
+
+/** Names where the credentials of a load come from (never their value), or `undefined` without any. */
+function credentialsSetting(
+  secretId: string | undefined,
+  username?: string,
+  password?: string,
+): string | undefined {
+  if (secretId) return `the credentials of credentialsSecret ${secretId}`;
+  if (username || password) return 'the credentials in the repository URL (user:password@)';
+  return undefined;
 }
 
 function objectsInput(settings: SourceSettings, options: LoadSourceOptions, limits: ManifestLimits) {

@@ -5,10 +5,12 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { App, Validations } from 'aws-cdk-lib';
-import { Match } from 'aws-cdk-lib/assertions';
+import { App, Stack, Validations } from 'aws-cdk-lib';
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import * as kms from 'aws-cdk-lib/aws-kms';
 import { AwsSolutionsChecks, NIST80053R5Checks } from 'cdk-nag';
 import { describe, expect, it } from 'vitest';
+import { PullAgent } from '../../infra/pull-agent.ts';
 import { DriftlessStack } from '../../infra/stack.ts';
 import { stackSettingsFromContext } from '../../infra/stack-settings.ts';
 import { ConfigError } from '../../lambda/config.ts';
@@ -90,6 +92,57 @@ describe('with a customer-managed key and the options set', () => {
   });
 });
 
+describe('the notification topic with a customer-managed key', () => {
+  it('is encrypted with the key, and a key defined in the stack lets EventBridge publish to it', () => {
+    const app = new App({ outdir: tempDir('cdk.out-'), context: { 'aws:cdk:bundling-stacks': [] } });
+    const stack = new Stack(app, 'KeyedNotifications');
+    const key = new kms.Key(stack, 'Key', { enableKeyRotation: true });
+    const agent = new PullAgent(stack, 'Agent', {
+      config: {
+        apps: [
+          {
+            name: 'kn-web',
+            repo: 'https://git.example.com/kn-web.git',
+            cluster: { name: 'prod', region: 'eu-west-1' },
+          },
+        ],
+        notifications: true,
+      },
+      entry: FIXTURE_ENTRY,
+      encryptionKey: key,
+    });
+    const template = Template.fromStack(stack);
+    const keyId = stack.resolve((key.node.defaultChild as kms.CfnKey).logicalId);
+    template.hasResourceProperties('AWS::SNS::Topic', {
+      DisplayName: 'driftless notifications',
+      KmsMasterKeyId: { 'Fn::GetAtt': [keyId, 'Arn'] },
+    });
+    expect(agent.notifications.topic?.masterKey).toBe(key);
+    template.hasResourceProperties('AWS::KMS::Key', {
+      KeyPolicy: {
+        Statement: Match.arrayWith([
+          Match.objectLike({
+            Effect: 'Allow',
+            Principal: { Service: 'events.amazonaws.com' },
+            Action: ['kms:Decrypt', 'kms:GenerateDataKey*'],
+          }),
+        ]),
+      },
+    });
+  });
+
+  it('is encrypted with an imported key named by encryptionKeyArn', () => {
+    const { template } = synthAgent(
+      { apps: [appConfig('kn-arn')], notifications: true },
+      { encryptionKeyArn: KEY_ARN },
+    );
+    template.hasResourceProperties('AWS::SNS::Topic', {
+      DisplayName: 'driftless notifications',
+      KmsMasterKeyId: KEY_ARN,
+    });
+  });
+});
+
 describe('cdk-nag NIST 800-53 R5', () => {
   const violations = (outdir: string): string[] => {
     const file = join(outdir, 'validation-report.json');
@@ -100,7 +153,7 @@ describe('cdk-nag NIST 800-53 R5', () => {
   };
 
   for (const vpc of [false, true]) {
-    it(`finds nothing unacknowledged with encryptionKey set${vpc ? ', in a VPC' : ''}`, () => {
+    it(`finds nothing unacknowledged with encryptionKey and notifications set${vpc ? ', in a VPC' : ''}`, () => {
       const app = new App({ outdir: tempDir('nist-'), context: { 'aws:cdk:bundling-stacks': [] } });
       Validations.of(app).addPlugins(new AwsSolutionsChecks(app), new NIST80053R5Checks(app));
       new DriftlessStack(app, 'NistStack', {
@@ -122,6 +175,7 @@ describe('cdk-nag NIST 800-53 R5', () => {
               },
             }),
           ],
+          notifications: true,
         }),
         entry: FIXTURE_ENTRY,
         encryptionKeyArn: KEY_ARN,

@@ -1,5 +1,5 @@
 /**
- * A repository URL with credentials in it (`http://user:pass@host/repo.git`): the password is
+ * A repository URL with credentials in it (`https://user:pass@host/repo.git`): the password is
  * sent (the server requires it) but never shows: not in a log line, a result, an error, a stored
  * record, the CLI's output, or the clone cache on disk. Checked on success and on every failure a
  * user meets: wrong password, server down, server error.
@@ -7,9 +7,11 @@
  * Matrix (case -> outcome):
  * - URL with user:password (percent-encoded `:`, `@`, `/`), good -> Synced; password absent everywhere
  * - wrong password in the URL      -> Failed: `credentials from the URL were rejected (HTTP 401 ...)`
- * - nobody listening               -> Failed: `cannot reach http://127.0.0.1:PORT/...: ECONNREFUSED`
+ * - nobody listening               -> Failed: `cannot reach https://127.0.0.1:PORT/...: ECONNREFUSED`
  * - server answers 500             -> Failed: `the server answered HTTP 500 ...`
  * - the same URL through the CLI   -> Synced, exit 0; stdout, stderr and the history file clean
+ * The server speaks HTTPS with a certificate of its own (driftless sends no credential over http):
+ * in process through the source's `ca` option, in the CLI through `NODE_EXTRA_CA_CERTS`.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
@@ -51,7 +53,7 @@ function expectNoPasswordIn(haystack: string, where: string): void {
 }
 
 function withCredentials(url: string, password: string): string {
-  return url.replace('http://', `http://${USER}:${encodeURIComponent(password)}@`);
+  return url.replace('https://', `https://${USER}:${encodeURIComponent(password)}@`);
 }
 
 let git: GitServer;
@@ -63,7 +65,7 @@ const runs: HostileRun[] = [];
 
 beforeAll(async () => {
   workDir = await mkdtemp(join(tmpdir(), 'driftless-hostile-credentials-'));
-  git = await startGitServer({ auth: { username: USER, password: PASSWORD } });
+  git = await startGitServer({ auth: { username: USER, password: PASSWORD }, tls: true });
   history = await openHostileStore('sqlite', workDir);
   repo = await appRepo('hc-app');
   cliRepo = await appRepo('hc-cli');
@@ -86,11 +88,15 @@ afterAll(async () => {
 });
 
 async function sync(input: Pick<SyncInput, 'app' | 'source'> & Partial<SyncInput>): Promise<HostileRun> {
-  const done = await hostileSync(input, {
-    store: history.store,
-    cacheDir: join(workDir, 'cache'),
-    kubeconfig: cp.kubeconfig,
-  });
+  const done = await hostileSync(
+    input,
+    {
+      store: history.store,
+      cacheDir: join(workDir, 'cache'),
+      kubeconfig: cp.kubeconfig,
+    },
+    { ca: [git.ca ?? ''] },
+  );
   logSyncRun(done.logs, done.run);
   runs.push(done);
   return done;
@@ -126,11 +132,11 @@ describe('credentials embedded in the repo URL', () => {
     const port = await closedPort();
     const down = await sync({
       app: 'hc-app',
-      source: { repo: withCredentials(`http://127.0.0.1:${port}/hc-app.git`, PASSWORD) },
+      source: { repo: withCredentials(`https://127.0.0.1:${port}/hc-app.git`, PASSWORD) },
     });
     expect(down.run.record).toMatchObject({
       outcome: 'Failed',
-      error: `fetch source: cannot reach http://127.0.0.1:${port}/hc-app.git: ECONNREFUSED`,
+      error: `fetch source: cannot reach https://127.0.0.1:${port}/hc-app.git: ECONNREFUSED`,
     });
 
     git.setFault('error500');
@@ -161,7 +167,7 @@ describe('credentials embedded in the repo URL', () => {
     for (const password of unencoded) {
       const done = await sync({
         app: 'hc-app',
-        source: { repo: repo.url.replace('http://', `http://${USER}:${password}@`) },
+        source: { repo: repo.url.replace('https://', `https://${USER}:${password}@`) },
       });
       const everything = [done.logs.text(), JSON.stringify(done.run.result), JSON.stringify(done.run.record)];
       for (const text of everything) {
@@ -173,7 +179,11 @@ describe('credentials embedded in the repo URL', () => {
 
   it('through the CLI sync and history print no password on stdout or stderr', async () => {
     const historySpec = `sqlite:${join(workDir, 'cli', 'history.db')}`;
-    const env = { DRIFTLESS_DEBUG: '1', DRIFTLESS_CACHE_DIR: join(workDir, 'cli-cache') };
+    const env = {
+      DRIFTLESS_DEBUG: '1',
+      DRIFTLESS_CACHE_DIR: join(workDir, 'cli-cache'),
+      NODE_EXTRA_CA_CERTS: git.caFile,
+    };
     const outputs: CliRun[] = [];
     const cli = async (args: string[]) => {
       const run = await driftlessCli(args, env);

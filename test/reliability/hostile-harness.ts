@@ -118,6 +118,8 @@ function readable(value: unknown): unknown {
 export interface HostileSyncOptions {
   /** Manifest limits given to `loadSource` (a library user can raise them). */
   limits?: Partial<ManifestLimits>;
+  /** CA certificates `loadSource` trusts (an HTTPS test git server's). */
+  ca?: readonly string[];
 }
 
 /** What one sync left: the run, and every line it logged. */
@@ -147,7 +149,12 @@ export async function hostileSync(
       store: env.store,
       logger: logs,
       loadSource: (settings) =>
-        loadSource(settings, { cacheDir: env.cacheDir, logger: logs, limits: options.limits }),
+        loadSource(settings, {
+          cacheDir: env.cacheDir,
+          logger: logs,
+          limits: options.limits,
+          ca: options.ca,
+        }),
       connect: (target) => connectCluster(target),
     },
   );

@@ -40,9 +40,10 @@ async function failure(promise: Promise<unknown>): Promise<string> {
 }
 
 beforeAll(async () => {
-  server = await startGitServer({ auth: { username: 'alice', password: PASSWORD } });
+  server = await startGitServer({ auth: { username: 'alice', password: PASSWORD }, tls: true });
   tokenServer = await startGitServer({
     auth: { username: 'x-access-token', password: 'ghp_token_for_tests' },
+    tls: true,
   });
   repo = await server.createRepo('private');
   sha = await repo.commit({ 'cm.yaml': configMap });
@@ -61,7 +62,8 @@ beforeEach(async () => {
   const log = (message: string, ...fields: Record<string, unknown>[]) => {
     logged.push(`${message} ${JSON.stringify(fields)}`);
   };
-  options = { cacheDir, secrets, logger: { info: log, warn: log } };
+  const ca = [server.ca, tokenServer.ca].filter((pem) => pem !== undefined);
+  options = { cacheDir, secrets, logger: { info: log, warn: log }, ca };
   return () => rm(cacheDir, { recursive: true, force: true });
 });
 
@@ -113,13 +115,13 @@ describe('loadSource with credentials', () => {
   });
 
   it('uses credentials embedded in the URL and strips them from messages, logs and the cache', async () => {
-    const good = repo.url.replace('http://', `http://alice:${PASSWORD}@`);
+    const good = repo.url.replace('https://', `https://alice:${PASSWORD}@`);
     const loaded = await loadSource({ repo: good, path: 'missing' }, options).catch((e: Error) => e);
     expect(loaded).toBeInstanceOf(SourceError);
     expect((loaded as Error).message).toBe(`path "missing" not found in ${repo.url} at ${sha.slice(0, 12)}`);
 
     await loadSource({ repo: good }, options);
-    const bad = repo.url.replace('http://', 'http://alice:not-the-password@');
+    const bad = repo.url.replace('https://', 'https://alice:not-the-password@');
     const message = await failure(loadSource({ repo: bad }, options));
     expect(message).toBe(`${repo.url}: credentials from the URL were rejected (HTTP 401 Unauthorized)`);
 
@@ -166,9 +168,22 @@ describe('loadSource with credentials', () => {
     expect(message).not.toContain(PASSWORD);
   });
 
+  it("names the repo and points to NODE_EXTRA_CA_CERTS when the server's certificate is not trusted", async () => {
+    secret('git/alice', JSON.stringify({ username: 'alice', password: PASSWORD }));
+    const message = await failure(
+      loadSource({ repo: repo.url, credentialsSecret: 'git/alice' }, { cacheDir, secrets }),
+    );
+    expect(message).toMatch(
+      new RegExp(
+        `^cannot reach ${repo.url}: [A-Z_]+: the server's certificate is not signed by a trusted CA; for a private CA, point NODE_EXTRA_CA_CERTS at its PEM file$`,
+      ),
+    );
+    expect(message).not.toContain(PASSWORD);
+  });
+
   it('says a secret is configured but no Secrets Manager client was given', async () => {
     const message = await failure(
-      loadSource({ repo: repo.url, credentialsSecret: 'git/alice' }, { cacheDir }),
+      loadSource({ repo: repo.url, credentialsSecret: 'git/alice' }, { cacheDir, ca: options.ca }),
     );
     expect(message).toMatch(/credentials secret git\/alice .* no Secrets Manager client/);
   });

@@ -14,14 +14,15 @@ let cacheDir: string;
 let options: LoadSourceOptions;
 
 beforeAll(async () => {
-  server = await startGitServer();
+  // HTTPS: one test sends URL credentials, which driftless refuses over plain http.
+  server = await startGitServer({ tls: true });
 });
 afterAll(async () => {
   await server.stop();
 });
 beforeEach(async () => {
   cacheDir = await mkdtemp(join(tmpdir(), 'driftless-source-'));
-  options = { cacheDir };
+  options = { cacheDir, ca: server.ca ? [server.ca] : [] };
   server.resetLog();
   return () => rm(cacheDir, { recursive: true, force: true });
 });
@@ -152,7 +153,7 @@ describe('loadSource from a remote repository', () => {
   it('never writes the URL credentials into the cache', async () => {
     const repo = await server.createRepo('no-leak');
     await repo.commit({ 'cm.yaml': configMap('a') });
-    const withUser = repo.url.replace('http://', 'http://someone:hunter2-secret@');
+    const withUser = repo.url.replace('https://', 'https://someone:hunter2-secret@');
     await loadSource({ repo: withUser }, options);
     for (const file of await readdir(cacheDir, { recursive: true, withFileTypes: true })) {
       if (!file.isFile()) continue;

@@ -23,7 +23,7 @@ let workDir: string;
 const saved: Record<string, string | undefined> = {};
 
 beforeAll(async () => {
-  server = await startGitServer();
+  server = await startGitServer({ tls: true });
   workDir = await mkdtemp(join(tmpdir(), 'driftless-render-env-'));
   const fake = join(workDir, 'kubectl');
   await writeFile(
@@ -65,7 +65,7 @@ describe('the renderer process', () => {
     const [seen] = (
       await loadSource(
         { repo: repo.url.replace('://', '://user:git-token-value@'), path: 'app' },
-        { cacheDir: join(workDir, 'cache') },
+        { cacheDir: join(workDir, 'cache'), ca: server.ca ? [server.ca] : [] },
       )
     ).objects;
     const data = seen?.object.data as { cwd: string; args: string; overlay: string; env: string };

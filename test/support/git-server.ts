@@ -1,11 +1,13 @@
 /**
  * A real Git smart-HTTP server: `git http-backend` behind a small Node HTTP server, serving bare
  * repositories that tests create, with optional HTTP Basic auth, request/byte counters and fault
- * injection (500s, hangs).
+ * injection (500s, hangs). With `tls` it speaks HTTPS with a self-signed certificate made at start
+ * (driftless sends credentials over https:// only), which clients trust through `ca`/`caFile`.
  */
 import { execFile, spawn } from 'node:child_process';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -16,6 +18,8 @@ const exec = promisify(execFile);
 export interface GitServerOptions {
   /** Require HTTP Basic auth with these credentials. @default no auth */
   auth?: { username: string; password: string };
+  /** Serve HTTPS with a self-signed certificate for 127.0.0.1 and localhost. @default plain HTTP */
+  tls?: boolean;
 }
 
 export type GitFault = 'none' | 'error500' | 'hang';
@@ -29,8 +33,12 @@ export interface GitRequestLog {
 }
 
 export interface GitServer {
-  /** `http://127.0.0.1:PORT` */
+  /** `http://127.0.0.1:PORT`, or `https://…` with `tls` */
   baseUrl: string;
+  /** With `tls`: the server's certificate (PEM), the one CA a client must trust (the source's `ca` option). */
+  ca?: string;
+  /** With `tls`: the path of `ca`, for `NODE_EXTRA_CA_CERTS` of a child process. */
+  caFile?: string;
   /** `baseUrl/<name>.git` */
   url(name: string): string;
   /** Every request served since start or the last `resetLog()`. */
@@ -74,7 +82,8 @@ export async function startGitServer(options: GitServerOptions = {}): Promise<Gi
   let fault: GitFault = 'none';
   const hanging = new Set<ServerResponse>();
 
-  const server: Server = createServer((req, res) => {
+  const certificate = options.tls ? await selfSignedCertificate(root) : undefined;
+  const listener = (req: IncomingMessage, res: ServerResponse) => {
     const path = req.url ?? '/';
     const log: GitRequestLog = { method: req.method ?? 'GET', path, status: 0, bytes: 0 };
     requests.push(log);
@@ -103,12 +112,17 @@ export async function startGitServer(options: GitServerOptions = {}): Promise<Gi
       return;
     }
     serveBackend(req, res, reposDir);
-  });
+  };
+  const server: Server = certificate
+    ? createTlsServer({ cert: certificate.cert, key: certificate.key }, listener)
+    : createServer(listener);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const baseUrl = `${certificate ? 'https' : 'http'}://127.0.0.1:${(server.address() as AddressInfo).port}`;
 
   return {
     baseUrl,
+    ca: certificate?.cert,
+    caFile: certificate?.certFile,
     url: (name) => `${baseUrl}/${name}.git`,
     requests,
     resetLog: () => {
@@ -168,6 +182,32 @@ export async function startGitServer(options: GitServerOptions = {}): Promise<Gi
       await rm(root, { recursive: true, force: true });
     },
   };
+}
+
+/** A one-day self-signed certificate for 127.0.0.1 and localhost, made by the openssl CLI (node:crypto makes keys, not certificates). */
+async function selfSignedCertificate(root: string): Promise<{ cert: string; key: string; certFile: string }> {
+  const certFile = join(root, 'git-server.crt');
+  const keyFile = join(root, 'git-server.key');
+  await exec('openssl', [
+    'req',
+    '-x509',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:prime256v1',
+    '-nodes',
+    '-days',
+    '1',
+    '-subj',
+    '/CN=driftless test git server',
+    '-addext',
+    'subjectAltName=IP:127.0.0.1,DNS:localhost',
+    '-keyout',
+    keyFile,
+    '-out',
+    certFile,
+  ]);
+  return { cert: await readFile(certFile, 'utf8'), key: await readFile(keyFile, 'utf8'), certFile };
 }
 
 function authorized(req: IncomingMessage, auth: { username: string; password: string }): boolean {
