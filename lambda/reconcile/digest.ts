@@ -5,7 +5,7 @@
  * dry-run whatever the revision: a one-file change in a large repo costs requests per kind plus
  * the changed objects, not one dry-run per object.
  */
-import { createHash } from 'node:crypto';
+import { createHash, createHmac } from 'node:crypto';
 import type { KubeObject } from './types.ts';
 
 /** Hex characters kept of the SHA-256: 128 bits, plenty against accidental collisions. */
@@ -18,6 +18,16 @@ const DIGEST_HEX_CHARS = 32;
 export function digestOf(body: KubeObject): string {
   const hex = createHash('sha256').update(canonicalJson(body)).digest('hex');
   return `sha256:${hex.slice(0, DIGEST_HEX_CHARS)}`;
+}
+
+/**
+ * `hmac-sha256:<32 hex>` of the canonical JSON of `body`, keyed with `key`. For a Secret, keyed
+ * with its live object's uid: the state then holds no hash of its data that could be brute-forced
+ * offline, since the key is readable only by whoever can read the Secret itself.
+ */
+export function keyedDigestOf(body: KubeObject, key: string): string {
+  const hex = createHmac('sha256', key).update(canonicalJson(body)).digest('hex');
+  return `hmac-sha256:${hex.slice(0, DIGEST_HEX_CHARS)}`;
 }
 
 /** JSON with the keys of every plain object sorted; what `JSON.stringify` drops it drops too. */
