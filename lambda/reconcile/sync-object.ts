@@ -14,10 +14,9 @@ import { applyObject } from './apply.ts';
 import { type DecisionRow, decide, type GitComparison, type ObjectFacts } from './decisions.ts';
 import { renderDiff } from './diff.ts';
 import { digestOf, keyedDigestOf } from './digest.ts';
-import { differingAt, ignoredPointers, withoutFields, withValuesFrom } from './ignore.ts';
 import { getObject, type LiveIndex, scopeKey } from './live.ts';
-import { describeTaken, ownerApp, pruneDisabled, takenFields } from './ownership.ts';
-import { type Plan, pendingCreateDiff, planObject } from './plan.ts';
+import { describeTaken, ownerApp, ownershipRefusal, pruneDisabled, takenFields } from './ownership.ts';
+import { type Plan, pendingCreateDiff, planIgnoring } from './plan.ts';
 import { describeRef, toRef } from './refs.ts';
 import {
   APP_LABEL,
@@ -143,7 +142,13 @@ export async function decideObject(ctx: SyncContext, object: PlannedObject): Pro
         continue;
       }
       case 'dry-run': {
-        const dryRun = await dryRunWithIgnores(ctx, object, live, facts());
+        // Fields of kubectl's client-side apply move to driftless first, when a change would be
+        // written, so the dry run sees their removal.
+        const writes = ['heal', 'apply'].includes(decide({ ...facts(), plan: 'change' }).verdict);
+        const dryRun = await planIgnoring(ctx.kube, object, live, {
+          migrateManagers: writes,
+          fieldValidation: await ctx.fieldValidation(),
+        });
         plan = dryRun.plan;
         body = dryRun.body;
         continue;
@@ -193,36 +198,6 @@ export async function decideObject(ctx: SyncContext, object: PlannedObject): Pro
 /** `driftless.dev/reconcile: disabled`, in the object's result message. */
 const LEFT_ALONE = `left alone: ${RECONCILE_ANNOTATION}: disabled in Git (not applied, healed or pruned)`;
 
-/**
- * The dry run of the body driftless would apply: without the fields `driftless.dev/ignore` names
- * once the object exists, except those it still owns alone, which keep their live value
- * (ignore.ts). Fields of kubectl's client-side apply move to driftless first, so the dry run sees
- * their removal.
- */
-async function dryRunWithIgnores(
-  ctx: SyncContext,
-  object: PlannedObject,
-  live: KubeObject | undefined,
-  facts: ObjectFacts,
-): Promise<{ plan: Plan; body: KubeObject }> {
-  const writes =
-    !facts.dryRun &&
-    !(facts.sameRevision && ['same', 'legacy', 'unknown'].includes(facts.git) && !facts.selfHeal);
-  const options = { migrateManagers: writes, fieldValidation: await ctx.fieldValidation() };
-  const ignored = live ? ignoredPointers(object.body) : [];
-  let body = ignored.length > 0 ? withoutFields(object.body, ignored) : object.body;
-  let plan = await planObject(ctx.kube, { ...object, body }, live, options);
-  if (live && ignored.length > 0 && (plan.change === 'create' || plan.change === 'configure')) {
-    // Left out, a field driftless owns alone would be removed: keep its live value instead.
-    const removed = differingAt(live, plan.result, ignored);
-    if (removed.length > 0) {
-      body = withValuesFrom(body, removed, live);
-      plan = await planObject(ctx.kube, { ...object, body }, live, { ...options, migrateManagers: false });
-    }
-  }
-  return { plan, body };
-}
-
 function warningsOf(plan: Plan | undefined): string[] {
   return plan && plan.change !== 'failed' ? plan.warnings : [];
 }
@@ -248,28 +223,6 @@ function gitComparison(previous: InventoryEntry | undefined, digest: string | un
   if (previous.digest === undefined) return 'legacy';
   if (digest === undefined) return 'unknown';
   return previous.digest === digest ? 'same' : 'changed';
-}
-
-/**
- * Why driftless must not write `object` over `live`: another app's label, or (unless the app
- * adopts) an existing object without this app's label that driftless never verified as its own.
- */
-function ownershipRefusal(
-  object: PlannedObject,
-  live: KubeObject | undefined,
-  previous: InventoryEntry | undefined,
-  options: ReconcileOptions,
-): string | undefined {
-  if (!live) return undefined;
-  const owner = ownerApp(live);
-  if (owner !== undefined && owner !== options.app) {
-    return `${describeRef(object.ref)} is owned by app "${owner}" (label ${APP_LABEL}=${owner}); driftless does not modify another app's objects`;
-  }
-  // In the inventory with a verified resourceVersion: driftless wrote it, someone removed the label.
-  if (owner === undefined && !options.adopt && !previous?.resourceVersion) {
-    return `${describeRef(object.ref)} already exists without the label ${APP_LABEL}=${options.app}; driftless does not take over objects it did not create (to take it over, set adopt: true for the app in the deploy config, or pass --adopt)`;
-  }
-  return undefined;
 }
 
 /** Applies for real an object whose dry run passed. */
