@@ -206,15 +206,18 @@ function diffOf(plan: Plan | undefined): string | undefined {
   return plan?.change === 'create' || plan?.change === 'configure' ? plan.diff : undefined;
 }
 
+/** Why a `refuse` row refused the object, per row. */
 function refusalMessage(
   row: DecisionRow,
   object: PlannedObject,
   ownership: string | undefined,
   plan: Plan | undefined,
 ): string {
-  if (plan?.change === 'failed') return plan.message;
-  if (ownership) return ownership;
-  return `${describeRef(object.ref)}: ${row.why} (Namespace ${object.ref.namespace}; run with self-heal to re-create it)`;
+  if (row.name === 'dry-run-failed' && plan?.change === 'failed') return plan.message;
+  if (row.name === 'owned-elsewhere' && ownership) return ownership;
+  if (row.name === 'namespace-gone-changed')
+    return `${describeRef(object.ref)}: Git changed it, but its Namespace ${object.ref.namespace} was deleted from the cluster and self-heal is off, so it is not re-created; sync with self-heal (or a new revision) to re-create both`;
+  return `${describeRef(object.ref)}: ${row.why}`;
 }
 
 /** How Git's body now compares with the one recorded for the object (decisions.ts). */

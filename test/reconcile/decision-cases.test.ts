@@ -110,6 +110,16 @@ describe('the per-object decision', () => {
     ]);
     expect(actionOf(result, 'ConfigMap', 'a')?.message).toMatch(`deleted with its Namespace ${ns}`);
     expect(await kubectlGet(cp.kubeconfig, 'namespace', ns)).toBeUndefined();
+
+    // Git changes an object in it at the same commit: it cannot be applied, and the run says why.
+    const changed = manifests(namespace(ns), configMap('a', ns, { k: '2' }), secret('s', ns, { p: 'v' }));
+    const refused = await app.run(changed, 'rev1');
+    expect(refused.outcome).toBe('Failed');
+    expect(actionOf(refused, 'ConfigMap', 'a')).toMatchObject({
+      action: 'failed',
+      message: expect.stringMatching(`its Namespace ${ns} was deleted from the cluster and self-heal is off`),
+    });
+    expect(await kubectlGet(cp.kubeconfig, 'namespace', ns)).toBeUndefined();
   });
 
   it('re-creates a Namespace deleted by hand and every object in it with self-heal', async () => {
