@@ -169,7 +169,9 @@ export async function decideObject(ctx: SyncContext, object: PlannedObject): Pro
           : live
             ? `${describeRef(object.ref)} drifted from Git; self-heal is off, not re-applied`
             : `${describeRef(object.ref)} was deleted from the cluster; self-heal is off, not re-created`;
-        return done(row, { result: { ...base, action: 'drifted', message, diff: diffOf(plan) }, live });
+        // Nothing can be dry-run in a deleted Namespace: the diff is the object as Git has it.
+        const diff = plan ? diffOf(plan) : pendingCreateDiff(object);
+        return done(row, { result: { ...base, action: 'drifted', message, diff }, live });
       }
       case 'report-would-apply': {
         const changed = plan?.change === 'create' || plan?.change === 'configure' ? plan : undefined;

@@ -96,7 +96,7 @@ describe('the per-object decision', () => {
   it('reports a Namespace deleted by hand and its objects as drifted when self-heal is off, and writes nothing', async () => {
     const ns = 'decide-ns-gone';
     const app = appRunner(kube, { app: 'decide-ns-gone', defaultNamespace: ns });
-    const desired = manifests(namespace(ns), configMap('a', ns, { k: '1' }), secret('s', ns, { p: 'v' }));
+    const desired = manifests(namespace(ns), configMap('a', ns, { k: '1' }), secret('s', ns, { p: 'hunter2' }));
     expect((await app.run(desired, 'rev1')).outcome).toBe('Synced');
     await deleteNamespaceByHand(ns);
 
@@ -108,11 +108,16 @@ describe('the per-object decision', () => {
       'ConfigMap/a:drifted',
       'Secret/s:drifted',
     ]);
-    expect(actionOf(result, 'ConfigMap', 'a')?.message).toMatch(`deleted with its Namespace ${ns}`);
+    expect(actionOf(result, 'ConfigMap', 'a')).toMatchObject({
+      message: expect.stringMatching(`deleted with its Namespace ${ns}`),
+      diff: expect.stringContaining('+  k: "1"'),
+    });
+    expect(actionOf(result, 'Secret', 's')?.diff).toContain('p: "***');
+    expect(actionOf(result, 'Secret', 's')?.diff).not.toMatch(/hunter2|aHVudGVyMg/);
     expect(await kubectlGet(cp.kubeconfig, 'namespace', ns)).toBeUndefined();
 
     // Git changes an object in it at the same commit: it cannot be applied, and the run says why.
-    const changed = manifests(namespace(ns), configMap('a', ns, { k: '2' }), secret('s', ns, { p: 'v' }));
+    const changed = manifests(namespace(ns), configMap('a', ns, { k: '2' }), secret('s', ns, { p: 'hunter2' }));
     const refused = await app.run(changed, 'rev1');
     expect(refused.outcome).toBe('Failed');
     expect(actionOf(refused, 'ConfigMap', 'a')).toMatchObject({
