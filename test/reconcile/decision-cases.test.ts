@@ -96,7 +96,11 @@ describe('the per-object decision', () => {
   it('reports a Namespace deleted by hand and its objects as drifted when self-heal is off, and writes nothing', async () => {
     const ns = 'decide-ns-gone';
     const app = appRunner(kube, { app: 'decide-ns-gone', defaultNamespace: ns });
-    const desired = manifests(namespace(ns), configMap('a', ns, { k: '1' }), secret('s', ns, { p: 'hunter2' }));
+    const desired = manifests(
+      namespace(ns),
+      configMap('a', ns, { k: '1' }),
+      secret('s', ns, { p: 'hunter2' }),
+    );
     expect((await app.run(desired, 'rev1')).outcome).toBe('Synced');
     await deleteNamespaceByHand(ns);
 
@@ -117,7 +121,11 @@ describe('the per-object decision', () => {
     expect(await kubectlGet(cp.kubeconfig, 'namespace', ns)).toBeUndefined();
 
     // Git changes an object in it at the same commit: it cannot be applied, and the run says why.
-    const changed = manifests(namespace(ns), configMap('a', ns, { k: '2' }), secret('s', ns, { p: 'hunter2' }));
+    const changed = manifests(
+      namespace(ns),
+      configMap('a', ns, { k: '2' }),
+      secret('s', ns, { p: 'hunter2' }),
+    );
     const refused = await app.run(changed, 'rev1');
     expect(refused.outcome).toBe('Failed');
     expect(actionOf(refused, 'ConfigMap', 'a')).toMatchObject({
