@@ -6,7 +6,8 @@
  * the changed objects, not one dry-run per object.
  */
 import { createHash, createHmac } from 'node:crypto';
-import type { KubeObject } from './types.ts';
+import type { GitComparison } from './decisions.ts';
+import type { InventoryEntry, KubeObject, ObjectRef } from './types.ts';
 
 /** Hex characters kept of the SHA-256: 128 bits, plenty against accidental collisions. */
 const DIGEST_HEX_CHARS = 32;
@@ -41,4 +42,29 @@ export function canonicalJson(value: unknown): string {
         )
       : v,
   );
+}
+
+/**
+ * The digest recorded for an object's body. A Secret's is keyed with its live object's uid
+ * (`keyedDigestOf`): an unsalted hash of its data could be brute-forced from the state. Without a live
+ * Secret there is none.
+ */
+export function digestFor(
+  object: { ref: ObjectRef; body: KubeObject },
+  live: KubeObject | undefined,
+): string | undefined {
+  if (object.ref.kind !== 'Secret') return digestOf(object.body);
+  const uid = live?.metadata.uid as string | undefined;
+  return uid ? keyedDigestOf(object.body, uid) : undefined;
+}
+
+/** How Git's body now compares with the one recorded for the object (decisions.ts). */
+export function gitComparison(
+  previous: InventoryEntry | undefined,
+  digest: string | undefined,
+): GitComparison {
+  if (!previous) return 'new';
+  if (previous.digest === undefined) return 'legacy';
+  if (digest === undefined) return 'unknown';
+  return previous.digest === digest ? 'same' : 'changed';
 }

@@ -10,6 +10,7 @@ import {
   type KubeObject,
   type ObjectRef,
   PRUNE_ANNOTATION,
+  RECONCILE_ANNOTATION,
   type ReconcileOptions,
 } from './types.ts';
 
@@ -28,6 +29,11 @@ export function ownerApp(object: KubeObject | undefined): string | undefined {
 /** The object carries `driftless.dev/prune: disabled`: prune never deletes it. */
 export function pruneDisabled(object: { metadata: { annotations?: Record<string, string> } }): boolean {
   return object.metadata.annotations?.[PRUNE_ANNOTATION] === 'disabled';
+}
+
+/** The object carries `driftless.dev/reconcile: disabled`: driftless leaves it alone entirely. */
+export function reconcileDisabled(object: { metadata: { annotations?: Record<string, string> } }): boolean {
+  return object.metadata.annotations?.[RECONCILE_ANNOTATION] === 'disabled';
 }
 
 interface ManagedFieldsEntry {

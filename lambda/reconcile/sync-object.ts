@@ -11,11 +11,18 @@
  */
 import type { KubeClient } from '../cluster/kube-client.ts';
 import { applyObject } from './apply.ts';
-import { type DecisionRow, decide, type GitComparison, type ObjectFacts } from './decisions.ts';
+import { type DecisionRow, decide, type ObjectFacts } from './decisions.ts';
 import { renderDiff } from './diff.ts';
-import { digestOf, keyedDigestOf } from './digest.ts';
+import { digestFor, gitComparison } from './digest.ts';
 import { getObject, type LiveIndex, scopeKey } from './live.ts';
-import { describeTaken, ownerApp, ownershipRefusal, pruneDisabled, takenFields } from './ownership.ts';
+import {
+  describeTaken,
+  ownerApp,
+  ownershipRefusal,
+  pruneDisabled,
+  reconcileDisabled,
+  takenFields,
+} from './ownership.ts';
 import { type Plan, pendingCreateDiff, planIgnoring } from './plan.ts';
 import { describeRef, toRef } from './refs.ts';
 import {
@@ -222,14 +229,6 @@ function refusalMessage(
   return `${describeRef(object.ref)}: ${row.why}`;
 }
 
-/** How Git's body now compares with the one recorded for the object (decisions.ts). */
-function gitComparison(previous: InventoryEntry | undefined, digest: string | undefined): GitComparison {
-  if (!previous) return 'new';
-  if (previous.digest === undefined) return 'legacy';
-  if (digest === undefined) return 'unknown';
-  return previous.digest === digest ? 'same' : 'changed';
-}
-
 /** Applies for real an object whose dry run passed. */
 export async function writeObject(
   ctx: SyncContext,
@@ -265,17 +264,6 @@ export async function writeObject(
   };
 }
 
-/**
- * The digest recorded for an object's body. A Secret's is keyed with its live object's uid
- * (digest.ts): an unsalted hash of its data could be brute-forced from the state. Without a live
- * Secret there is none.
- */
-function digestFor(object: PlannedObject, live: KubeObject | undefined): string | undefined {
-  if (object.ref.kind !== 'Secret') return digestOf(object.body);
-  const uid = live?.metadata.uid as string | undefined;
-  return uid ? keyedDigestOf(object.body, uid) : undefined;
-}
-
 /** The inventory entry for `live` as it is now; `verified`: it is what applying this body gives. */
 function entryFor(object: PlannedObject, live: KubeObject | undefined, verified = true): InventoryEntry {
   const digest = digestFor(object, live);
@@ -286,11 +274,6 @@ function entryFor(object: PlannedObject, live: KubeObject | undefined, verified 
     stage: object.stage,
     ...(pruneDisabled(object.body) ? { pruneDisabled: true } : {}),
   };
-}
-
-/** Git annotates the object `driftless.dev/reconcile: disabled`. */
-function reconcileDisabled(object: KubeObject): boolean {
-  return object.metadata.annotations?.[RECONCILE_ANNOTATION] === 'disabled';
 }
 
 /** The API server's `Warning` headers, for the object's message. */
