@@ -176,7 +176,11 @@ function refusal(
     const sync = synced.get(o.key);
     const decision = decisions.get(o.key);
     const result = sync?.result ?? (decision && !decision.write ? decision.done.result : undefined);
-    return result?.action === 'failed' ? [`${describeRef(o.ref)}: ${result.message ?? 'failed'}`] : [];
+    if (result?.action !== 'failed') return [];
+    // Most messages name their object already: say it once.
+    const message = result.message ?? 'failed';
+    const name = describeRef(o.ref);
+    return [message.startsWith(name) ? message : `${name}: ${message}`];
   });
   if (failed.length === 0) return undefined;
   return `nothing was applied: ${failed.length} object(s) failed before the first write:\n  ${failed.join('\n  ')}`;
