@@ -198,7 +198,9 @@ describe('handler', () => {
 
   it("applies the app's scope from the config: objects outside it fail the run before any write", async () => {
     // No namespace in the config: the scope is the default namespace only, and no Namespace but it.
-    const summary = await createHandler({ gitCa: [git.ca ?? ''], connect: localConnector([]) })({ app: 'handler-scoped' });
+    const summary = await createHandler({ gitCa: [git.ca ?? ''], connect: localConnector([]) })({
+      app: 'handler-scoped',
+    });
     expect(summary.outcome).toBe('Failed');
     expect(summary.error).toMatch(
       /Namespace handler-test is outside the app's scope: .*scope\.namespaces \[default\]/,

@@ -5,8 +5,9 @@
  * dry-run whatever the revision: a one-file change in a large repo costs requests per kind plus
  * the changed objects, not one dry-run per object.
  */
-import { createHash } from 'node:crypto';
-import type { KubeObject } from './types.ts';
+import { createHash, createHmac } from 'node:crypto';
+import type { GitComparison } from './decisions.ts';
+import type { InventoryEntry, KubeObject, ObjectRef } from './types.ts';
 
 /** Hex characters kept of the SHA-256: 128 bits, plenty against accidental collisions. */
 const DIGEST_HEX_CHARS = 32;
@@ -20,6 +21,16 @@ export function digestOf(body: KubeObject): string {
   return `sha256:${hex.slice(0, DIGEST_HEX_CHARS)}`;
 }
 
+/**
+ * `hmac-sha256:<32 hex>` of the canonical JSON of `body`, keyed with `key`. For a Secret, keyed
+ * with its live object's uid: the state then holds no hash of its data that could be brute-forced
+ * offline, since the key is readable only by whoever can read the Secret itself.
+ */
+export function keyedDigestOf(body: KubeObject, key: string): string {
+  const hex = createHmac('sha256', key).update(canonicalJson(body)).digest('hex');
+  return `hmac-sha256:${hex.slice(0, DIGEST_HEX_CHARS)}`;
+}
+
 /** JSON with the keys of every plain object sorted; what `JSON.stringify` drops it drops too. */
 export function canonicalJson(value: unknown): string {
   return JSON.stringify(value, (_key, v: unknown) =>
@@ -31,4 +42,29 @@ export function canonicalJson(value: unknown): string {
         )
       : v,
   );
+}
+
+/**
+ * The digest recorded for an object's body. A Secret's is keyed with its live object's uid
+ * (`keyedDigestOf`): an unsalted hash of its data could be brute-forced from the state. Without a live
+ * Secret there is none.
+ */
+export function digestFor(
+  object: { ref: ObjectRef; body: KubeObject },
+  live: KubeObject | undefined,
+): string | undefined {
+  if (object.ref.kind !== 'Secret') return digestOf(object.body);
+  const uid = live?.metadata.uid as string | undefined;
+  return uid ? keyedDigestOf(object.body, uid) : undefined;
+}
+
+/** How Git's body now compares with the one recorded for the object (decisions.ts). */
+export function gitComparison(
+  previous: InventoryEntry | undefined,
+  digest: string | undefined,
+): GitComparison {
+  if (!previous) return 'new';
+  if (previous.digest === undefined) return 'legacy';
+  if (digest === undefined) return 'unknown';
+  return previous.digest === digest ? 'same' : 'changed';
 }

@@ -6,11 +6,11 @@
  */
 
 import pLimit from 'p-limit';
-import { isNotFound, isSuccess } from '../cluster/api-errors.ts';
+import { isConnectionBroken, isNotFound, isSuccess } from '../cluster/api-errors.ts';
 import { collectionPath, objectPath, type ResourceInfo } from '../cluster/discovery.ts';
-import type { KubeClient } from '../cluster/kube-client.ts';
+import type { KubeClient, KubeResponse } from '../cluster/kube-client.ts';
 import { apiErrorMessage } from './apply.ts';
-import { refKey } from './refs.ts';
+import { describeRef, refKey } from './refs.ts';
 import { APP_LABEL, type KubeObject, type ObjectRef } from './types.ts';
 
 /** Live objects by `refKey`, per kind; a kind whose LIST failed is absent from `listed`. */
@@ -143,12 +143,18 @@ function asListed(info: ResourceInfo, item: KubeObject): KubeObject {
 
 export type GetOutcome = { ok: true; object: KubeObject | undefined } | { ok: false; message: string };
 
-/** Reads one object; `object` is undefined when it does not exist. */
+/**
+ * Reads one object; `object` is undefined when it does not exist. A read whose connection kept
+ * breaking while the server answers others is that object's failure, not the run's.
+ */
 export async function getObject(kube: KubeClient, info: ResourceInfo, ref: ObjectRef): Promise<GetOutcome> {
-  const res = await kube.request<KubeObject>({
-    method: 'GET',
-    path: objectPath(info, ref.name, ref.namespace),
-  });
+  let res: KubeResponse<KubeObject>;
+  try {
+    res = await kube.request<KubeObject>({ method: 'GET', path: objectPath(info, ref.name, ref.namespace) });
+  } catch (error) {
+    if (!isConnectionBroken(error)) throw error;
+    return { ok: false, message: `${describeRef(ref)}: ${(error as Error).message}` };
+  }
   if (isSuccess(res)) return { ok: true, object: res.body };
   if (isNotFound(res)) return { ok: true, object: undefined };
   return { ok: false, message: apiErrorMessage(ref, res.status, res.body) };

@@ -2,7 +2,17 @@
  * Who owns an object: the app label driftless puts on everything it applies, and the field
  * managers server-side apply records in `managedFields`.
  */
-import { APP_LABEL, FIELD_MANAGER, type KubeObject, PRUNE_ANNOTATION } from './types.ts';
+import { describeRef } from './refs.ts';
+import {
+  APP_LABEL,
+  FIELD_MANAGER,
+  type InventoryEntry,
+  type KubeObject,
+  type ObjectRef,
+  PRUNE_ANNOTATION,
+  RECONCILE_ANNOTATION,
+  type ReconcileOptions,
+} from './types.ts';
 
 /** A copy of `object` labelled as owned by `app`. */
 export function withAppLabel(object: KubeObject, app: string): KubeObject {
@@ -19,6 +29,11 @@ export function ownerApp(object: KubeObject | undefined): string | undefined {
 /** The object carries `driftless.dev/prune: disabled`: prune never deletes it. */
 export function pruneDisabled(object: { metadata: { annotations?: Record<string, string> } }): boolean {
   return object.metadata.annotations?.[PRUNE_ANNOTATION] === 'disabled';
+}
+
+/** The object carries `driftless.dev/reconcile: disabled`: driftless leaves it alone entirely. */
+export function reconcileDisabled(object: { metadata: { annotations?: Record<string, string> } }): boolean {
+  return object.metadata.annotations?.[RECONCILE_ANNOTATION] === 'disabled';
 }
 
 interface ManagedFieldsEntry {
@@ -91,4 +106,26 @@ export function takenFields(
 export function describeTaken(taken: Record<string, string[]>): string | undefined {
   const parts = Object.entries(taken).map(([manager, paths]) => `took ${paths.join(', ')} from "${manager}"`);
   return parts.length > 0 ? parts.join('; ') : undefined;
+}
+
+/**
+ * Why driftless must not write `object` over `live`: another app's label, or (unless the app
+ * adopts) an existing object without this app's label that driftless never verified as its own.
+ */
+export function ownershipRefusal(
+  object: { ref: ObjectRef },
+  live: KubeObject | undefined,
+  previous: InventoryEntry | undefined,
+  options: ReconcileOptions,
+): string | undefined {
+  if (!live) return undefined;
+  const owner = ownerApp(live);
+  if (owner !== undefined && owner !== options.app) {
+    return `${describeRef(object.ref)} is owned by app "${owner}" (label ${APP_LABEL}=${owner}); driftless does not modify another app's objects`;
+  }
+  // In the inventory with a verified resourceVersion: driftless wrote it, someone removed the label.
+  if (owner === undefined && !options.adopt && !previous?.resourceVersion) {
+    return `${describeRef(object.ref)} already exists without the label ${APP_LABEL}=${options.app}; driftless does not take over objects it did not create (to take it over, set adopt: true for the app in the deploy config, or pass --adopt)`;
+  }
+  return undefined;
 }

@@ -7,6 +7,7 @@ import type { KubeClient } from '../cluster/kube-client.ts';
 import { applyObject } from './apply.ts';
 import { renderDiff, sameObject } from './diff.ts';
 import { migrateFieldManagers } from './field-managers.ts';
+import { differingAt, ignoredPointers, withoutFields, withValuesFrom } from './ignore.ts';
 import { takenFields } from './ownership.ts';
 import type { KubeObject } from './types.ts';
 import type { PlannedObject } from './validate.ts';
@@ -67,4 +68,28 @@ export async function planObject(
  */
 export function pendingCreateDiff(object: PlannedObject): string | undefined {
   return renderDiff(object.ref, undefined, object.body);
+}
+
+/**
+ * `planObject` for the body driftless would apply: without the fields `driftless.dev/ignore`
+ * names once the object exists, except those driftless still owns alone, which keep their live
+ * value (left out, server-side apply would remove them; ignore.ts). Returns that body too.
+ */
+export async function planIgnoring(
+  kube: KubeClient,
+  object: PlannedObject,
+  live: KubeObject | undefined,
+  options: { migrateManagers?: boolean; fieldValidation?: 'Strict' },
+): Promise<{ plan: Plan; body: KubeObject }> {
+  const ignored = live ? ignoredPointers(object.body) : [];
+  let body = ignored.length > 0 ? withoutFields(object.body, ignored) : object.body;
+  let plan = await planObject(kube, { ...object, body }, live, options);
+  if (live && ignored.length > 0 && (plan.change === 'create' || plan.change === 'configure')) {
+    const removed = differingAt(live, plan.result, ignored);
+    if (removed.length > 0) {
+      body = withValuesFrom(body, removed, live);
+      plan = await planObject(kube, { ...object, body }, live, { ...options, migrateManagers: false });
+    }
+  }
+  return { plan, body };
 }

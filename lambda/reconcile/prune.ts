@@ -7,9 +7,9 @@
  * last, each with a uid precondition so the object deleted is the one that was checked.
  */
 import pLimit from 'p-limit';
-import { isNotFound, isSuccess } from '../cluster/api-errors.ts';
+import { isConnectionBroken, isNotFound, isSuccess } from '../cluster/api-errors.ts';
 import { type Discovery, objectPath, type ResourceInfo, splitApiVersion } from '../cluster/discovery.ts';
-import type { KubeClient } from '../cluster/kube-client.ts';
+import type { KubeClient, KubeResponse } from '../cluster/kube-client.ts';
 import { apiErrorMessage } from './apply.ts';
 import { isCrd } from './crds.ts';
 import { getObject, type LiveIndex } from './live.ts';
@@ -180,16 +180,23 @@ async function deleteOne(
 ): Promise<ResourceResult> {
   const ref = toRef(entry);
   if (ctx.options.dryRun) return { ...ref, action: 'pruned' };
-  const res = await ctx.kube.request({
-    method: 'DELETE',
-    path: objectPath(info, ref.name, ref.namespace),
-    body: {
-      apiVersion: 'v1',
-      kind: 'DeleteOptions',
-      propagationPolicy: 'Background',
-      preconditions: { uid: live.metadata.uid },
-    },
-  });
+  let res: KubeResponse;
+  try {
+    res = await ctx.kube.request({
+      method: 'DELETE',
+      path: objectPath(info, ref.name, ref.namespace),
+      body: {
+        apiVersion: 'v1',
+        kind: 'DeleteOptions',
+        propagationPolicy: 'Background',
+        preconditions: { uid: live.metadata.uid },
+      },
+    });
+  } catch (error) {
+    // This delete's connection kept breaking while the server answers others: this object failed.
+    if (!isConnectionBroken(error)) throw error;
+    return { ...ref, action: 'failed', message: `${describeRef(ref)}: ${(error as Error).message}` };
+  }
   if (isSuccess(res) || isNotFound(res)) return { ...ref, action: 'pruned' };
   return { ...ref, action: 'failed', message: apiErrorMessage(ref, res.status, res.body) };
 }

@@ -155,7 +155,7 @@ export async function reconcile(input: ReconcileInput): Promise<ReconcileResult>
     for (const object of [...objects].sort((a, b) => a.stage - b.stage)) {
       const synced = set.synced.get(object.key);
       if (!synced) continue;
-      const { result, entry, live: after } = synced;
+      const { result, entry, live: after, row } = synced;
       if (object.note) result.message = [object.note, result.message].filter(Boolean).join('; ');
       resources.push(result);
       if (entry) inventory.set(object.key, entry);
@@ -163,8 +163,13 @@ export async function reconcile(input: ReconcileInput): Promise<ReconcileResult>
       if (after && result.action !== 'failed')
         healthTargets.push({ result, target: { key: object.key, info: object.info, object: after } });
       if (result.action === 'failed')
-        logger?.warn('object failed', { object: describeRef(result), detail: result.message });
-      else logger?.debug?.('object reconciled', { object: describeRef(result), action: result.action });
+        logger?.warn('object failed', { object: describeRef(result), decision: row, detail: result.message });
+      else
+        logger?.debug?.('object reconciled', {
+          object: describeRef(result),
+          action: result.action,
+          decision: row,
+        });
     }
 
     input.signal?.throwIfAborted();

@@ -1,7 +1,9 @@
 /**
  * The decision for one desired object: skip it (unchanged since the inventory), refuse it
  * (another app owns it, or it exists without this app's label and the app does not adopt),
- * report it (drifted, or what a dry run would do), or apply it. Deciding never writes: every
+ * report it (drifted, or what a dry run would do), leave it alone, or apply it. Which one is the
+ * decision table's (decisions.ts); `decideObject` gathers its facts and carries out its rows.
+ * Deciding never writes: every
  * object about to be written was dry-run first, so a run can refuse the whole set before its
  * first write (`decideObject`, then `writeObject`).
  * The inventory entry records the body's digest only once that body was applied or a dry-run
@@ -9,16 +11,25 @@
  */
 import type { KubeClient } from '../cluster/kube-client.ts';
 import { applyObject } from './apply.ts';
+import { type DecisionRow, decide, type ObjectFacts } from './decisions.ts';
 import { renderDiff } from './diff.ts';
-import { digestOf } from './digest.ts';
+import { digestFor, gitComparison } from './digest.ts';
 import { getObject, type LiveIndex, scopeKey } from './live.ts';
-import { describeTaken, ownerApp, pruneDisabled, takenFields } from './ownership.ts';
-import { pendingCreateDiff, planObject } from './plan.ts';
+import {
+  describeTaken,
+  ownerApp,
+  ownershipRefusal,
+  pruneDisabled,
+  reconcileDisabled,
+  takenFields,
+} from './ownership.ts';
+import { type Plan, pendingCreateDiff, planIgnoring } from './plan.ts';
 import { describeRef, toRef } from './refs.ts';
 import {
   APP_LABEL,
   type InventoryEntry,
   type KubeObject,
+  RECONCILE_ANNOTATION,
   type ReconcileOptions,
   type ResourceResult,
 } from './types.ts';
@@ -33,6 +44,8 @@ export interface SyncContext {
   inventory: Map<string, InventoryEntry>;
   /** Dry run only: Namespaces this run would create, so objects in them cannot be dry-run yet. */
   pendingNamespaces: Set<string>;
+  /** Namespaces of the set deleted from the cluster that this run does not re-create. */
+  goneNamespaces?: Set<string>;
   /** `Strict` when the server rejects unknown and duplicate fields on request (>= 1.25). */
   fieldValidation: () => Promise<'Strict' | undefined>;
   /** Told before each real write, so the object is tracked even if the answer is lost. */
@@ -45,6 +58,8 @@ export interface ObjectSync {
   entry?: InventoryEntry;
   /** The live object after this run, for health. */
   live?: KubeObject;
+  /** The decision row (decisions.ts) that settled it. */
+  row?: string;
 }
 
 /** Settled without a write (`done`), or passed its dry run and is to be applied (`write`). */
@@ -57,103 +72,161 @@ export type ObjectDecision =
       diff?: string;
       /** Re-applying drift (same revision, self-heal), not a change from Git. */
       healing: boolean;
+      /** What is applied: Git's body less the ignored fields (`driftless.dev/ignore`). */
+      body: KubeObject;
+      /** The decision row that chose to write. */
+      row: string;
     };
 
 export async function decideObject(ctx: SyncContext, object: PlannedObject): Promise<ObjectDecision> {
   const { options } = ctx;
   const base = toRef(object.ref);
   const previous = ctx.inventory.get(object.key);
-  const done = (sync: ObjectSync): ObjectDecision => ({ write: false, done: sync });
-  const digest = digestFor(object);
-  const entryFor = entryMaker(object);
-
-  if (options.dryRun && (object.awaitsCrd || ctx.pendingNamespaces.has(object.ref.namespace ?? ''))) {
-    return done({ result: { ...base, action: 'created', diff: pendingCreateDiff(object) } });
-  }
+  const done = (row: DecisionRow, sync: ObjectSync): ObjectDecision => ({
+    write: false,
+    done: { ...sync, row: row.name },
+  });
 
   let live = ctx.live.objects.get(object.key);
-  if (live && previous?.resourceVersion && previous.resourceVersion === live.metadata.resourceVersion) {
-    // Nobody wrote the object since driftless applied or verified it.
-    if (digest !== undefined && previous.digest === digest) {
-      // Applying the same body again would change nothing, whatever the revision: no dry-run.
-      return done({ result: { ...base, action: 'unchanged' }, entry: entryFor(live), live });
-    }
-    if (ctx.sameRevision && previous.digest === undefined) {
-      // The same revision stands in for the same body, as before digests existed (old state).
-      // No digest is recorded until a dry-run or an apply has verified this body.
-      return done({ result: { ...base, action: 'unchanged' }, entry: entryFor(live, false), live });
-    }
-  }
-  // The per-kind LIST reads one API version; an object declared in another one (an
-  // autoscaling/v1 HPA beside an autoscaling/v2beta2 one) is read again in its own version, or
-  // the dry-run result and the live object never compare equal.
-  const otherVersion = live !== undefined && live.apiVersion !== object.ref.apiVersion;
-  if (otherVersion || (!live && !ctx.live.complete.has(scopeKey(object.info, object.ref.namespace)))) {
-    const got = await getObject(ctx.kube, object.info, object.ref);
-    if (!got.ok) return done({ result: { ...base, action: 'failed', message: got.message } });
-    live = got.object;
-  }
-
-  const refusal = ownershipRefusal(object, live, previous, options);
-  if (refusal) return done({ result: { ...base, action: 'failed', message: refusal } });
-
-  // On an already synced revision, a difference is drift (healed only with self-heal) when Git
-  // did not change the object since driftless applied it: judged per object by digest, so a
-  // changed path or default namespace at the same commit, or an object never applied, is a
-  // change from Git. A new revision applies every difference.
-  const gitUnchanged =
-    ctx.sameRevision &&
-    previous !== undefined &&
-    (previous.digest === undefined || previous.digest === digest);
-  const applies = !(gitUnchanged && !options.selfHeal);
-  // Every object about to be written is dry-run first, creates included: a bad set writes nothing.
-  // Fields of kubectl's client-side apply move to driftless first, so the dry run sees their removal.
-  const plan = await planObject(ctx.kube, object, live, {
-    migrateManagers: applies && !options.dryRun,
-    fieldValidation: await ctx.fieldValidation(),
+  let owner: ObjectFacts['owner'] = 'unread';
+  let refusal: string | undefined;
+  let plan: Plan | undefined;
+  let body = object.body;
+  const facts = (): ObjectFacts => ({
+    disabled: reconcileDisabled(object.body),
+    pending:
+      (options.dryRun ?? false) &&
+      (object.awaitsCrd || ctx.pendingNamespaces.has(object.ref.namespace ?? '')),
+    untouched:
+      live !== undefined &&
+      previous?.resourceVersion !== undefined &&
+      previous.resourceVersion === live.metadata.resourceVersion,
+    git: gitComparison(previous, digestFor(object, live)),
+    sameRevision: ctx.sameRevision,
+    selfHeal: options.selfHeal ?? false,
+    dryRun: options.dryRun ?? false,
+    namespaceGone: ctx.goneNamespaces?.has(object.ref.namespace ?? '') ?? false,
+    owner,
+    plan:
+      plan === undefined
+        ? 'not-run'
+        : plan.change === 'create' || plan.change === 'configure'
+          ? 'change'
+          : plan.change,
   });
-  if (plan.change === 'failed') return done({ result: { ...base, action: 'failed', message: plan.message } });
-  const warned = describeWarnings(plan.warnings);
-  if (plan.change === 'none')
-    return done({
-      result: { ...base, action: 'unchanged', message: warned },
-      entry: entryFor(plan.live),
-      live,
-    });
-  if (!applies) {
-    const message = live
-      ? `${describeRef(object.ref)} drifted from Git; self-heal is off, not re-applied`
-      : `${describeRef(object.ref)} was deleted from the cluster; self-heal is off, not re-created`;
-    return done({ result: { ...base, action: 'drifted', message, diff: plan.diff }, live });
+
+  for (;;) {
+    const row = decide(facts());
+    switch (row.verdict) {
+      case 'leave-alone':
+        return done(row, {
+          result: { ...base, action: 'unchanged', message: LEFT_ALONE },
+          // Still the app's, but never pruned while Git says to leave it alone.
+          ...(previous ? { entry: { ...previous, pruneDisabled: true } } : {}),
+        });
+      case 'report-pending-create':
+        return done(row, { result: { ...base, action: 'created', diff: pendingCreateDiff(object) } });
+      case 'skip':
+        return done(row, { result: { ...base, action: 'unchanged' }, entry: entryFor(object, live), live });
+      case 'skip-unverified':
+        return done(row, {
+          result: { ...base, action: 'unchanged' },
+          entry: entryFor(object, live, false),
+          live,
+        });
+      case 'read': {
+        // The per-kind LIST reads one API version; an object declared in another one (an
+        // autoscaling/v1 HPA beside an autoscaling/v2beta2 one) is read again in its own version,
+        // or the dry-run result and the live object never compare equal.
+        const otherVersion = live !== undefined && live.apiVersion !== object.ref.apiVersion;
+        if (otherVersion || (!live && !ctx.live.complete.has(scopeKey(object.info, object.ref.namespace)))) {
+          const got = await getObject(ctx.kube, object.info, object.ref);
+          if (!got.ok) return done(row, { result: { ...base, action: 'failed', message: got.message } });
+          live = got.object;
+        }
+        refusal = ownershipRefusal(object, live, previous, options);
+        owner = refusal ? 'refused' : 'ours';
+        continue;
+      }
+      case 'dry-run': {
+        // Fields of kubectl's client-side apply move to driftless first, when a change would be
+        // written, so the dry run sees their removal.
+        const writes = ['heal', 'apply'].includes(decide({ ...facts(), plan: 'change' }).verdict);
+        const dryRun = await planIgnoring(ctx.kube, object, live, {
+          migrateManagers: writes,
+          fieldValidation: await ctx.fieldValidation(),
+        });
+        plan = dryRun.plan;
+        body = dryRun.body;
+        continue;
+      }
+      case 'refuse':
+        return done(row, {
+          result: { ...base, action: 'failed', message: refusalMessage(row, object, refusal, plan) },
+        });
+      case 'in-sync':
+        return done(row, {
+          result: { ...base, action: 'unchanged', message: describeWarnings(warningsOf(plan)) },
+          entry: entryFor(object, plan?.change === 'none' ? plan.live : live),
+          live,
+        });
+      case 'report-drift': {
+        const message = ctx.goneNamespaces?.has(object.ref.namespace ?? '')
+          ? `${describeRef(object.ref)} was deleted with its Namespace ${object.ref.namespace}; self-heal is off, not re-created`
+          : live
+            ? `${describeRef(object.ref)} drifted from Git; self-heal is off, not re-applied`
+            : `${describeRef(object.ref)} was deleted from the cluster; self-heal is off, not re-created`;
+        // Nothing can be dry-run in a deleted Namespace: the diff is the object as Git has it.
+        const diff = plan ? diffOf(plan) : pendingCreateDiff(object);
+        return done(row, { result: { ...base, action: 'drifted', message, diff }, live });
+      }
+      case 'report-would-apply': {
+        const changed = plan?.change === 'create' || plan?.change === 'configure' ? plan : undefined;
+        const action = changed?.change === 'create' ? 'created' : 'configured';
+        const message = joinNotes([
+          changed?.note,
+          describeTaken(changed?.taken ?? {}),
+          describeWarnings(warningsOf(plan)),
+        ]);
+        return done(row, { result: { ...base, action, message, diff: diffOf(plan) }, live });
+      }
+      case 'heal':
+      case 'apply':
+        return {
+          write: true,
+          live,
+          diff: diffOf(plan),
+          healing: row.verdict === 'heal',
+          body,
+          row: row.name,
+        };
+    }
   }
-  if (options.dryRun) {
-    const action = plan.change === 'create' ? 'created' : 'configured';
-    const message = joinNotes([plan.note, describeTaken(plan.taken), warned]);
-    return done({ result: { ...base, action, message, diff: plan.diff }, live });
-  }
-  return { write: true, live, diff: plan.diff, healing: gitUnchanged };
 }
 
-/**
- * Why driftless must not write `object` over `live`: another app's label, or (unless the app
- * adopts) an existing object without this app's label that driftless never verified as its own.
- */
-function ownershipRefusal(
+/** `driftless.dev/reconcile: disabled`, in the object's result message. */
+const LEFT_ALONE = `left alone: ${RECONCILE_ANNOTATION}: disabled in Git (not applied, healed or pruned)`;
+
+function warningsOf(plan: Plan | undefined): string[] {
+  return plan && plan.change !== 'failed' ? plan.warnings : [];
+}
+
+function diffOf(plan: Plan | undefined): string | undefined {
+  return plan?.change === 'create' || plan?.change === 'configure' ? plan.diff : undefined;
+}
+
+/** Why a `refuse` row refused the object, per row. */
+function refusalMessage(
+  row: DecisionRow,
   object: PlannedObject,
-  live: KubeObject | undefined,
-  previous: InventoryEntry | undefined,
-  options: ReconcileOptions,
-): string | undefined {
-  if (!live) return undefined;
-  const owner = ownerApp(live);
-  if (owner !== undefined && owner !== options.app) {
-    return `${describeRef(object.ref)} is owned by app "${owner}" (label ${APP_LABEL}=${owner}); driftless does not modify another app's objects`;
-  }
-  // In the inventory with a verified resourceVersion: driftless wrote it, someone removed the label.
-  if (owner === undefined && !options.adopt && !previous?.resourceVersion) {
-    return `${describeRef(object.ref)} already exists without the label ${APP_LABEL}=${options.app}; driftless does not take over objects it did not create (to take it over, set adopt: true for the app in the deploy config, or pass --adopt)`;
-  }
-  return undefined;
+  ownership: string | undefined,
+  plan: Plan | undefined,
+): string {
+  if (row.name === 'dry-run-failed' && plan?.change === 'failed') return plan.message;
+  if (row.name === 'owned-elsewhere' && ownership) return ownership;
+  if (row.name === 'namespace-gone-changed')
+    return `${describeRef(object.ref)}: Git changed it, but its Namespace ${object.ref.namespace} was deleted from the cluster and self-heal is off, so it is not re-created; sync with self-heal (or a new revision) to re-create both`;
+  return `${describeRef(object.ref)}: ${row.why}`;
 }
 
 /** Applies for real an object whose dry run passed. */
@@ -163,9 +236,9 @@ export async function writeObject(
   decision: Extract<ObjectDecision, { write: true }>,
 ): Promise<ObjectSync> {
   const base = toRef(object.ref);
-  const { live, diff: plannedDiff, healing } = decision;
+  const { live, diff: plannedDiff, healing, body } = decision;
   ctx.onWrite?.(object);
-  const applied = await applyObject(ctx.kube, object.info, object.body, {
+  const applied = await applyObject(ctx.kube, object.info, body, {
     dryRun: false,
     fieldValidation: await ctx.fieldValidation(),
   });
@@ -185,29 +258,22 @@ export async function writeObject(
       message: notes,
       diff: live ? plannedDiff : renderDiff(object.ref, undefined, applied.object),
     },
-    entry: entryMaker(object)(applied.object),
+    entry: entryFor(object, applied.object),
     live: applied.object,
+    row: decision.row,
   };
 }
 
-/**
- * No digest of a Secret is stored: an unsalted hash of its data could be brute-forced from the
- * state. Secrets are dry-run on every new revision instead.
- */
-function digestFor(object: PlannedObject): string | undefined {
-  return object.ref.kind === 'Secret' ? undefined : digestOf(object.body);
-}
-
-/** The entry for `live` as it is now; `verified`: it is what applying this body gives. */
-function entryMaker(object: PlannedObject) {
-  const digest = digestFor(object);
-  return (live: KubeObject, verified = true): InventoryEntry => ({
+/** The inventory entry for `live` as it is now; `verified`: it is what applying this body gives. */
+function entryFor(object: PlannedObject, live: KubeObject | undefined, verified = true): InventoryEntry {
+  const digest = digestFor(object, live);
+  return {
     ...toRef(object.ref),
-    resourceVersion: live.metadata.resourceVersion as string | undefined,
-    ...(verified ? { digest } : {}),
+    resourceVersion: live?.metadata.resourceVersion as string | undefined,
+    ...(verified && digest !== undefined ? { digest } : {}),
     stage: object.stage,
     ...(pruneDisabled(object.body) ? { pruneDisabled: true } : {}),
-  });
+  };
 }
 
 /** The API server's `Warning` headers, for the object's message. */

@@ -17,6 +17,7 @@ import {
   type SyncContext,
   writeObject,
 } from './sync-object.ts';
+import type { ResourceResult } from './types.ts';
 import type { PlannedObject } from './validate.ts';
 
 /** How long a CRD applied in this run may take to become Established. */
@@ -68,7 +69,11 @@ export async function syncSet(ctx: SyncContext, objects: PlannedObject[], hooks:
     });
     const crash = settled.find((s) => s.status === 'rejected');
     if (crash) throw crash.reason;
-    await awaitCrds(ctx, hooks.discovery, pending, synced);
+    const changed = pending.filter((o) => {
+      const result = synced.get(o.key)?.result;
+      return result !== undefined && ['created', 'configured'].includes(result.action);
+    });
+    await awaitCrds(ctx, hooks.discovery, changed, (o) => synced.get(o.key)?.result);
   };
 
   const first = objects.filter((o) => o.stage === DEFINITIONS_STAGE);
@@ -88,6 +93,15 @@ export async function syncSet(ctx: SyncContext, objects: PlannedObject[], hooks:
     o.awaitsCrd ||
     newNamespaces.has(o.ref.namespace ?? '') ||
     changedKinds.has(`${o.info.group}/${o.info.kind}`);
+  // Namespaces deleted by hand and not re-created (self-heal off): what was in them is drift.
+  ctx.goneNamespaces = new Set(
+    first
+      .filter((o) => {
+        const d = decisions.get(o.key);
+        return isNamespace(o.ref) && d && !d.write && d.done.result.action === 'drifted' && !d.done.live;
+      })
+      .map((o) => o.ref.name),
+  );
   // A dry run applies nothing: it reports what lands in pending Namespaces and CRDs as created.
   if (ctx.options.dryRun) for (const name of newNamespaces) ctx.pendingNamespaces.add(name);
   const deferred = ctx.options.dryRun ? [] : rest.filter(needsFirst);
@@ -105,6 +119,10 @@ export async function syncSet(ctx: SyncContext, objects: PlannedObject[], hooks:
     );
     await write(needed);
     refused = refusal(objects, decisions, synced);
+    // A CRD the run did not write may still be on its way to Established (created by hand a
+    // moment ago, or held back by a name conflict): its custom resources wait for it too.
+    const unwritten = needed.filter((o) => isCrd(o.ref) && !synced.has(o.key));
+    if (!refused) await awaitCrds(ctx, hooks.discovery, unwritten, (o) => decisionResult(decisions, o));
     if (!refused) {
       await decide(deferred);
       refused = refusal(objects, decisions, synced);
@@ -159,33 +177,40 @@ function refusal(
     const decision = decisions.get(o.key);
     const result = sync?.result ?? (decision && !decision.write ? decision.done.result : undefined);
     if (result?.action !== 'failed') return [];
-    // Most messages already open with the object's name (apply.ts): say it once.
-    const name = describeRef(o.ref);
+    // Most messages name their object already: say it once.
     const message = result.message ?? 'failed';
-    return [message.startsWith(`${name}:`) ? message : `${name}: ${message}`];
+    const name = describeRef(o.ref);
+    return [message.startsWith(name) ? message : `${name}: ${message}`];
   });
   if (failed.length === 0) return undefined;
   return `nothing was applied: ${failed.length} object(s) failed before the first write:\n  ${failed.join('\n  ')}`;
 }
 
+/** The result of an object settled without a write. */
+function decisionResult(decisions: Map<string, ObjectDecision>, object: PlannedObject) {
+  const decision = decisions.get(object.key);
+  return decision && !decision.write ? decision.done.result : undefined;
+}
+
 /**
- * Custom resources of CRDs applied just now need the CRD Established and fresh discovery. All
- * are waited for at once: N stuck CRDs cost one timeout, not N.
+ * Custom resources need their CRD Established and fresh discovery. All `crds` are waited for at
+ * once: N stuck CRDs cost one timeout, not N. A CRD still not Established says so in its result.
  */
 async function awaitCrds(
   ctx: SyncContext,
   discovery: Discovery,
-  written: PlannedObject[],
-  synced: Map<string, ObjectSync>,
+  crds: PlannedObject[],
+  resultOf: (object: PlannedObject) => ResourceResult | undefined,
 ): Promise<void> {
   await Promise.all(
-    written.map(async (object) => {
-      const result = synced.get(object.key)?.result;
-      if (!isCrd(object.ref) || !result || !['created', 'configured'].includes(result.action)) return;
+    crds.map(async (object) => {
+      if (!isCrd(object.ref)) return;
       if (!(await waitEstablished(ctx.kube, object.ref.name, { timeoutMs: CRD_ESTABLISH_TIMEOUT_MS }))) {
-        result.message = [result.message, `not Established within ${CRD_ESTABLISH_TIMEOUT_MS / 1000} s`]
-          .filter(Boolean)
-          .join('; ');
+        const result = resultOf(object);
+        if (result)
+          result.message = [result.message, `not Established within ${CRD_ESTABLISH_TIMEOUT_MS / 1000} s`]
+            .filter(Boolean)
+            .join('; ');
       }
       for (const kind of kindsDefinedBy(object.body)) discovery.invalidate(kind.apiVersion);
     }),

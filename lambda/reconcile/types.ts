@@ -162,3 +162,5 @@ export const APP_LABEL = 'driftless.dev/app';
 export const FIELD_MANAGER = 'driftless';
 /** Annotation that keeps an object from ever being deleted by prune (`disabled`). */
 export const PRUNE_ANNOTATION = 'driftless.dev/prune';
+/** Annotation that makes driftless leave an object alone entirely (`disabled`). */
+export const RECONCILE_ANNOTATION = 'driftless.dev/reconcile';

@@ -5,6 +5,7 @@
  */
 import { type Discovery, type ResourceInfo, splitApiVersion } from '../cluster/discovery.ts';
 import { isCrd, kindsDefinedBy } from './crds.ts';
+import { ignoreProblem } from './ignore.ts';
 import { normalizeForApply } from './normalize.ts';
 import { withAppLabel } from './ownership.ts';
 import { describeRef, identityKey, refKey } from './refs.ts';
@@ -75,6 +76,11 @@ export async function validateDesired(
     const secretProblem = secretValueProblem(object);
     if (secretProblem) {
       errors.push(`${where(origin)}: Secret ${object.metadata.name}: ${secretProblem}`);
+      continue;
+    }
+    const ignoreBad = ignoreProblem(object);
+    if (ignoreBad) {
+      errors.push(`${where(origin)}: ${object.kind} ${object.metadata.name}: ${ignoreBad}`);
       continue;
     }
     const body = normalizeForApply(withAppLabel(object, options.app));
