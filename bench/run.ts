@@ -9,7 +9,7 @@
  * tools are counted the same way. Peak RSS is the driftless process's VmHWM.
  */
 import { execFile, spawn } from 'node:child_process';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { cp as copy, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -17,6 +17,7 @@ import { promisify } from 'node:util';
 import { kubectlBinary, startControlPlane } from '../test/support/control-plane.ts';
 import { bundleSize } from './bundle.ts';
 import { generateApp } from './generate.ts';
+import { type RealworldFigures, realworldFigures, realworldLines } from './realworld.ts';
 import { type RenderFigures, renderFigures, renderLines } from './render.ts';
 
 const exec = promisify(execFile);
@@ -45,15 +46,7 @@ async function main() {
   };
 
   try {
-    let auditLines = 0;
-    // Requests by User-Agent prefix since the previous call.
-    const requestsSince = async (agent: string): Promise<number> => {
-      await new Promise((resolve) => setTimeout(resolve, 300));
-      const lines = (await readFile(auditLog, 'utf8')).split('\n').filter(Boolean);
-      const fresh = lines.slice(auditLines);
-      auditLines = lines.length;
-      return fresh.filter((line) => (JSON.parse(line).userAgent ?? '').startsWith(agent)).length;
-    };
+    const requestsSince = requestCounter(auditLog);
     const timed = async (agent: string, cmd: string, args: string[], env = {}): Promise<Run> => {
       await requestsSince(''); // move the mark
       const run = await measure(cmd, args, env);
@@ -140,9 +133,23 @@ async function main() {
       add('kubectl diff --server-side (no-op)', await kubectl(['diff', '--server-side', '-R', '-f', kdir]));
     }
 
+    await cp.stop();
+    log('realworld: kube-prometheus as released, driftless and kubectl on control planes of their own ...');
+    const realworld = await realworldFigures(root, {
+      measure: (cmd, args) => measure(cmd, args, {}),
+      repoOf: async (from, to) => {
+        await copy(from, to, { recursive: true });
+        await exec('git', ['init', '--quiet', '--initial-branch=main', to]);
+        await commit(to, {}, 'as released');
+      },
+      requestCounter,
+      work,
+      cli: join(root, 'lambda/cli.ts'),
+    });
     const bundle = await bundleSize();
     const results = {
       ...summarize(samples, bundle),
+      realworld,
       render: await renderFigures(objects, bundle.deployedBytes),
     };
     printTable(results);
@@ -153,6 +160,18 @@ async function main() {
     await cp.stop();
     await rm(work, { recursive: true, force: true });
   }
+}
+
+/** Counts the audit log's requests by User-Agent prefix since the previous call. */
+function requestCounter(auditLog: string): (agent: string) => Promise<number> {
+  let seen = 0;
+  return async (agent) => {
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const lines = (await readFile(auditLog, 'utf8')).split('\n').filter(Boolean);
+    const fresh = lines.slice(seen);
+    seen = lines.length;
+    return fresh.filter((line) => (JSON.parse(line).userAgent ?? '').startsWith(agent)).length;
+  };
 }
 
 /** Runs a command, returning wall time and, for the child process itself, its peak RSS. */
@@ -257,7 +276,9 @@ function summarize(
   };
 }
 
-function printTable(results: ReturnType<typeof summarize> & { render: RenderFigures }) {
+function printTable(
+  results: ReturnType<typeof summarize> & { render: RenderFigures; realworld: RealworldFigures },
+) {
   const rows = Object.entries(results.operations).map(([name, op]) => [
     name,
     `${op.medianMs}`,
@@ -279,6 +300,7 @@ function printTable(results: ReturnType<typeof summarize> & { render: RenderFigu
     '',
     ...Object.entries(results.ratios).map(([k, v]) => `${k}: ${v}`),
     `Lambda bundle: ${(results.bundle.deployedBytes / 1e6).toFixed(2)} MB as deployed (AWS SDK included), ${(results.bundle.sdkExternalBytes / 1e6).toFixed(2)} MB with the runtime's AWS SDK`,
+    ...realworldLines(results.realworld),
     ...renderLines(results.render),
   ];
   process.stdout.write(`${out.join('\n')}\n`);
