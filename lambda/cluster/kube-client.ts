@@ -76,9 +76,9 @@ export interface KubeConnection {
   maxSockets?: number;
   /**
    * Requests per second this client sends at most, after a burst (client-go's QPS/burst). The
-   * burst covers a cold sync of 1,000 objects (about 1,000 requests) unthrottled; past it, a
-   * very large app or a retry storm is held to 200 requests a second.
-   * @default { qps: 200, burst: 1000 }
+   * burst covers a cold sync of 1,000 objects unthrottled (a dry run and an apply each, about
+   * 2,200 requests); past it, a very large app or a retry storm is held to 200 requests a second.
+   * @default { qps: 200, burst: 2500 }
    */
   rateLimit?: RateLimit;
   /** @default DEFAULT_RETRY: 5 attempts within 30 s, backoff from 200 ms */
@@ -86,7 +86,7 @@ export interface KubeConnection {
 }
 
 /** Per client, so per run: each run connects anew. */
-export const DEFAULT_RATE_LIMIT: RateLimit = { qps: 200, burst: 1000 };
+export const DEFAULT_RATE_LIMIT: RateLimit = { qps: 200, burst: 2500 };
 
 /** A request whose connection failed: the cause, for the message. */
 class NoAnswer extends Error {}
