@@ -11,7 +11,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { SqsDestination } from 'aws-cdk-lib/aws-lambda-destinations';
-import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
+import { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Schedule, ScheduleExpression, ScheduleGroup, ScheduleTargetInput } from 'aws-cdk-lib/aws-scheduler';
 import { LambdaInvoke } from 'aws-cdk-lib/aws-scheduler-targets';
@@ -22,6 +22,7 @@ import { ConfigError, type DriftlessConfig } from '../lambda/config.ts';
 import { agentConfig, type DriftlessConfigInput } from './agent-config.ts';
 import { AgentAlarms, notifyTopics } from './alarms.ts';
 import { AppIdentities } from './app-identity.ts';
+import { BUNDLED_CONFIG_PATH, bundlingWithConfig } from './bundling.ts';
 import type { ClusterAccessEntries } from './cluster-access.ts';
 import { acknowledgeDesignFindings } from './compliance.ts';
 import { encryptedWith, HISTORY_TABLE_ACTIONS } from './encryption.ts';
@@ -33,7 +34,6 @@ import { WebhookReceiver } from './webhook.ts';
 const REPO_ROOT = resolve(import.meta.dirname, '..');
 
 /** Where the config file lands inside the function package, and the path the handler reads. */
-const BUNDLED_CONFIG = 'driftless.config.yaml';
 
 export interface PullAgentProps {
   /**
@@ -277,7 +277,7 @@ export class PullAgent extends Construct {
       vpcSubnets: props.vpcSubnets,
       securityGroups: props.securityGroups,
       environment: {
-        DRIFTLESS_CONFIG_FILE: `/var/task/${BUNDLED_CONFIG}`,
+        DRIFTLESS_CONFIG_FILE: BUNDLED_CONFIG_PATH,
         DRIFTLESS_TABLE: this.table.tableName,
         DRIFTLESS_CACHE_DIR: '/tmp/driftless',
         DRIFTLESS_APP_ROLE_ARN_PREFIX: this.appIdentities.roleArnPrefix,
@@ -286,30 +286,7 @@ export class PullAgent extends Construct {
         POWERTOOLS_METRICS_NAMESPACE: 'Driftless',
         ...(props.logLevel ? { POWERTOOLS_LOG_LEVEL: powertoolsLevel(props.logLevel) } : {}),
       },
-      bundling: {
-        format: OutputFormat.ESM,
-        target: 'node24',
-        mainFields: ['module', 'main'],
-        minify: true,
-        sourceMap: true,
-        sourcesContent: false,
-        // Pin the SDK to the lock file's versions instead of the runtime's.
-        bundleAwsSDK: true,
-        // client-node serves kubeconfig targets only (the CLI); the Lambda reaches EKS with its own
-        // signed token and never loads it. Bundled it would be 4 of the package's 5 MB.
-        externalModules: ['@kubernetes/client-node'],
-        // CommonJS dependencies inside an ESM bundle still call require() for Node built-ins.
-        banner:
-          "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);",
-        forceDockerBundling: false,
-        commandHooks: {
-          beforeBundling: () => [],
-          beforeInstall: () => [],
-          afterBundling: (_inputDir: string, outputDir: string) => [
-            `cp ${shellQuote(configFile)} ${shellQuote(`${outputDir}/${BUNDLED_CONFIG}`)}`,
-          ],
-        },
-      },
+      bundling: bundlingWithConfig(configFile),
     });
 
     // A given role gets no log permissions from Lambda: grant them on the agent's log group only.
@@ -428,8 +405,4 @@ function lambdaLogFilter(level?: lambda.ApplicationLogLevel): lambda.Application
 /** Powertools names Lambda's FATAL `CRITICAL`; the other level names are the same. */
 function powertoolsLevel(level: lambda.ApplicationLogLevel): string {
   return level === lambda.ApplicationLogLevel.FATAL ? 'CRITICAL' : level;
-}
-
-function shellQuote(value: string): string {
-  return `'${value.replaceAll("'", "'\\''")}'`;
 }

@@ -8,13 +8,13 @@ import { resolve } from 'node:path';
 import { Duration, type RemovalPolicy, Validations } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
-import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
+import { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
+import { BUNDLED_CONFIG_PATH, bundlingWithConfig } from './bundling.ts';
 
 const REPO_ROOT = resolve(import.meta.dirname, '..');
-const BUNDLED_CONFIG = 'driftless.config.yaml';
 const COMPLETE_SECRET_ARN = /^arn:[^:]+:secretsmanager:[^:]+:\d{12}:secret:.+-[A-Za-z0-9]{6}$/;
 
 export interface WebhookReceiverProps {
@@ -80,31 +80,12 @@ export class WebhookReceiver extends Construct {
       systemLogLevelV2: lambda.SystemLogLevel.INFO,
       logGroup: this.logGroup,
       environment: {
-        DRIFTLESS_CONFIG_FILE: `/var/task/${BUNDLED_CONFIG}`,
+        DRIFTLESS_CONFIG_FILE: BUNDLED_CONFIG_PATH,
         DRIFTLESS_FUNCTION: props.agentFunction.functionName,
         DRIFTLESS_WEBHOOK_SECRET: this.secret.secretArn,
         POWERTOOLS_SERVICE_NAME: 'driftless-webhook',
       },
-      bundling: {
-        format: OutputFormat.ESM,
-        target: 'node24',
-        mainFields: ['module', 'main'],
-        minify: true,
-        sourceMap: true,
-        sourcesContent: false,
-        bundleAwsSDK: true,
-        externalModules: ['@kubernetes/client-node'],
-        banner:
-          "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);",
-        forceDockerBundling: false,
-        commandHooks: {
-          beforeBundling: () => [],
-          beforeInstall: () => [],
-          afterBundling: (_inputDir: string, outputDir: string) => [
-            `cp ${shellQuote(configFile)} ${shellQuote(`${outputDir}/${BUNDLED_CONFIG}`)}`,
-          ],
-        },
-      },
+      bundling: bundlingWithConfig(configFile),
     });
 
     this.url = this.function.addFunctionUrl({ authType: lambda.FunctionUrlAuthType.NONE });
@@ -137,8 +118,4 @@ function generatedSecret(scope: Construct): secretsmanager.Secret {
       'The value is shared with the Git host by hand; rotating it means updating the webhook there too (put a new value, then change the Git host within 5 minutes, the receiver cache).',
   });
   return secret;
-}
-
-function shellQuote(value: string): string {
-  return `'${value.replaceAll("'", "'\\''")}'`;
 }

@@ -11,7 +11,7 @@ import { loadSource } from '../../lambda/source/source.ts';
 import { type GitServer, startGitServer } from '../support/git-server.ts';
 
 const SECRET_ENV = {
-  AWS_ACCESS_KEY_ID: 'AKIAIOSFODNN7EXAMPLE',
+  AWS_ACCESS_KEY_ID: 'TESTKEYID-RENDER-ENV',
   AWS_SECRET_ACCESS_KEY: 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY',
   AWS_SESSION_TOKEN: 'session-token-value',
   GITHUB_TOKEN: 'ghp_exampletokenvalue',
