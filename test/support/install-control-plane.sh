@@ -24,13 +24,16 @@ dest="$root/$KUBE_VERSION"
 step() { printf '==> %s\n' "$*" >&2; }
 fail() { printf 'install-control-plane: %s\n' "$*" >&2; exit 1; }
 
-# The tests and the demo use git.
-if ! command -v git >/dev/null; then
-  command -v apt-get >/dev/null || fail "git missing: install git"
-  step "installing git"
+# The tests and the demo use git; the test git server makes its TLS certificate with openssl.
+missing=()
+command -v git >/dev/null || missing+=(git)
+command -v openssl >/dev/null || missing+=(openssl)
+if [ ${#missing[@]} -gt 0 ]; then
+  command -v apt-get >/dev/null || fail "${missing[*]} missing: install them"
+  step "installing ${missing[*]}"
   if [ "$(id -u)" = 0 ]; then apt_prefix=(); else apt_prefix=(sudo); fi
-  "${apt_prefix[@]}" apt-get update -qq && DEBIAN_FRONTEND=noninteractive "${apt_prefix[@]}" apt-get install -y -qq git >/dev/null \
-    || fail "apt-get install git failed"
+  "${apt_prefix[@]}" apt-get update -qq && DEBIAN_FRONTEND=noninteractive "${apt_prefix[@]}" apt-get install -y -qq "${missing[@]}" >/dev/null \
+    || fail "apt-get install ${missing[*]} failed"
 fi
 
 if [ -n "${KUBEBUILDER_ASSETS:-}" ]; then
