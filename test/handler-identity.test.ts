@@ -8,7 +8,6 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DescribeClusterCommand, EKSClient } from '@aws-sdk/client-eks';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { AssumeRoleCommand, STSClient } from '@aws-sdk/client-sts';
@@ -18,7 +17,6 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, inject, i
 import { clearEksClusterCache } from '../lambda/cluster/eks.ts';
 import { connectCluster } from '../lambda/cluster/target.ts';
 import { createHandler } from '../lambda/handler.ts';
-import { ensureTable } from '../lambda/history/dynamodb-table.ts';
 import { type LocalDynamo, startDynamo } from './support/dynamodb.ts';
 import { type GitServer, startGitServer } from './support/git-server.ts';
 
@@ -47,10 +45,7 @@ async function caller(getClient: () => { config: { credentials: unknown } }): Pr
 
 beforeAll(async () => {
   git = await startGitServer({ auth: { username: 'deploy', password: GIT_PASSWORD }, tls: true });
-  dynamo = await startDynamo();
-  const client = new DynamoDBClient(dynamo.clientConfig);
-  await ensureTable(client, TABLE);
-  client.destroy();
+  dynamo = await startDynamo({ table: TABLE });
   workDir = await mkdtemp(join(tmpdir(), 'driftless-handler-identity-'));
   const repo = await git.createRepo('identity-app');
   await repo.commit({

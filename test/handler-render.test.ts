@@ -8,11 +8,9 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Logger } from '@aws-lambda-powertools/logger';
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, describe, expect, inject, it, vi } from 'vitest';
 import { connectCluster } from '../lambda/cluster/target.ts';
 import { createHandler } from '../lambda/handler.ts';
-import { ensureTable } from '../lambda/history/dynamodb-table.ts';
 import { helmRepo } from './source/render-fixtures.ts';
 import { type LocalDynamo, startDynamo } from './support/dynamodb.ts';
 import { type GitServer, startGitServer } from './support/git-server.ts';
@@ -28,10 +26,7 @@ let workDir: string;
 
 beforeAll(async () => {
   git = await startGitServer();
-  dynamo = await startDynamo();
-  const client = new DynamoDBClient(dynamo.clientConfig);
-  await ensureTable(client, TABLE);
-  client.destroy();
+  dynamo = await startDynamo({ table: TABLE });
   workDir = await mkdtemp(join(tmpdir(), 'driftless-handler-render-'));
   const repo = await git.createRepo('handler-render');
   await repo.commit(helmRepo('handler-render.driftless.dev'));

@@ -13,7 +13,6 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, inject, it, vi } from 'vitest';
 import { type ClusterTarget, connectCluster } from '../lambda/cluster/target.ts';
 import { createHandler } from '../lambda/handler.ts';
-import { ensureTable } from '../lambda/history/dynamodb-table.ts';
 import { openHistoryStore } from '../lambda/history/open-store.ts';
 import { type LocalDynamo, startDynamo } from './support/dynamodb.ts';
 import { type GitServer, startGitServer } from './support/git-server.ts';
@@ -31,10 +30,7 @@ const secrets = mockClient(SecretsManagerClient);
 
 beforeAll(async () => {
   git = await startGitServer({ auth: { username: 'deploy', password: GIT_PASSWORD }, tls: true });
-  dynamo = await startDynamo();
-  const client = new DynamoDBClient(dynamo.clientConfig);
-  await ensureTable(client, TABLE);
-  client.destroy();
+  dynamo = await startDynamo({ table: TABLE });
   workDir = await mkdtemp(join(tmpdir(), 'driftless-handler-test-'));
   const repo = await git.createRepo('handler-app');
   await repo.commit({

@@ -9,9 +9,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { ensureTable } from '../../lambda/history/dynamodb-table.ts';
 import { type CliRun, runDriftless } from '../support/driftless-cli.ts';
 import { type LocalDynamo, startDynamo } from '../support/dynamodb.ts';
 import { kubectlGet } from '../support/kubectl.ts';
@@ -24,10 +22,7 @@ let dynamo: LocalDynamo;
 
 beforeAll(async () => {
   workDir = await mkdtemp(join(tmpdir(), 'driftless-controls-test-'));
-  dynamo = await startDynamo();
-  const client = new DynamoDBClient(dynamo.clientConfig);
-  await ensureTable(client, 'controls-history');
-  client.destroy();
+  dynamo = await startDynamo({ table: 'controls-history' });
 });
 
 afterAll(async () => {
@@ -55,9 +50,10 @@ describe.each(stores)('operator controls with the $kind history store', ({ kind,
       AWS_SECRET_ACCESS_KEY: 'local',
     });
   }
-  const sync = () =>
+  /** `sync` or `plan` of the app, with these extra arguments. */
+  const syncOrPlan = (verb: 'sync' | 'plan', ...extra: string[]) =>
     driftless([
-      'sync',
+      verb,
       '--repo',
       repo,
       '--app',
@@ -66,9 +62,9 @@ describe.each(stores)('operator controls with the $kind history store', ({ kind,
       cp.kubeconfig,
       '--history',
       spec(),
-      '-o',
-      'json',
+      ...extra,
     ]);
+  const sync = () => syncOrPlan('sync', '-o', 'json');
   const lastRun = async () => {
     const run = await driftless(['history', '--app', app, '--limit', '1', '--history', spec(), '-o', 'json']);
     return JSON.parse(run.stdout);
@@ -154,17 +150,7 @@ describe.each(stores)('operator controls with the $kind history store', ({ kind,
       status: 'Skipped',
       error: expect.stringMatching(/is suspended/),
     });
-    const text = await driftless([
-      'sync',
-      '--repo',
-      repo,
-      '--app',
-      app,
-      '--kubeconfig',
-      cp.kubeconfig,
-      '--history',
-      spec(),
-    ]);
+    const text = await syncOrPlan('sync');
     expect(text.code).toBe(2);
     expect(text.stdout).toMatch(new RegExp(`^Skipped: sync of ${app} `, 'm'));
 
@@ -242,19 +228,7 @@ describe.each(stores)('operator controls with the $kind history store', ({ kind,
 
   it('plans still run while an app is suspended (they write nothing)', async () => {
     await driftless(['suspend', '--app', app, '--history', spec()]);
-    const plan = await driftless([
-      'plan',
-      '--repo',
-      repo,
-      '--app',
-      app,
-      '--kubeconfig',
-      cp.kubeconfig,
-      '--history',
-      spec(),
-      '-o',
-      'json',
-    ]);
+    const plan = await syncOrPlan('plan', '-o', 'json');
     expect(plan.code).toBe(0);
     expect(JSON.parse(plan.stdout)).toMatchObject({ outcome: 'Synced', dryRun: true });
     await driftless(['resume', '--app', app, '--history', spec()]);

@@ -6,13 +6,11 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, inject, it, vi } from 'vitest';
 import { connectCluster } from '../../lambda/cluster/target.ts';
 import { createHandler } from '../../lambda/handler.ts';
-import { ensureTable } from '../../lambda/history/dynamodb-table.ts';
 import { openHistoryStore } from '../../lambda/history/open-store.ts';
 import type { RunEventDetail } from '../../lambda/notify/run-event.ts';
 import { type LocalDynamo, startDynamo } from '../support/dynamodb.ts';
@@ -32,10 +30,7 @@ const eventBridge = mockClient(EventBridgeClient);
 
 beforeAll(async () => {
   git = await startGitServer();
-  dynamo = await startDynamo();
-  const client = new DynamoDBClient(dynamo.clientConfig);
-  await ensureTable(client, TABLE);
-  client.destroy();
+  dynamo = await startDynamo({ table: TABLE });
   workDir = await mkdtemp(join(tmpdir(), 'driftless-events-test-'));
   const repo = await git.createRepo('events-app');
   await repo.commit({

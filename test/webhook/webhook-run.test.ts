@@ -7,14 +7,12 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import type { LambdaFunctionURLEvent } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, beforeAll, describe, expect, inject, it, vi } from 'vitest';
 import { connectCluster } from '../../lambda/cluster/target.ts';
 import { createHandler, type SyncSummary } from '../../lambda/handler.ts';
-import { ensureTable } from '../../lambda/history/dynamodb-table.ts';
 import { openHistoryStore } from '../../lambda/history/open-store.ts';
 import { silentLogger } from '../../lambda/log.ts';
 import { loadSource } from '../../lambda/source/source.ts';
@@ -37,10 +35,7 @@ const lambda = mockClient(LambdaClient);
 
 beforeAll(async () => {
   git = await startGitServer();
-  dynamo = await startDynamo();
-  const client = new DynamoDBClient(dynamo.clientConfig);
-  await ensureTable(client, TABLE);
-  client.destroy();
+  dynamo = await startDynamo({ table: TABLE });
   workDir = await mkdtemp(join(tmpdir(), 'driftless-webhook-run-'));
   const repo = await git.createRepo('hook-app');
   await repo.commit({
