@@ -10,7 +10,7 @@ import { isUnauthorized } from './api-errors.ts';
 import { assumedRoleCredentials } from './assume-role.ts';
 import { describeEksCluster } from './eks.ts';
 import { explainDenied } from './explain-denied.ts';
-import { createKubeClient, type KubeClient, type KubeRequest, type KubeResponse } from './kube-client.ts';
+import { createKubeClient, type KubeClient } from './kube-client.ts';
 import { ClusterAuthenticationError, type ClusterTarget, type ConnectOptions } from './target.ts';
 import { eksTokenSource } from './token.ts';
 
@@ -36,49 +36,27 @@ export async function connectEks(
     `EKS cluster "${target.name}" (${server}) rejected the token: 401 Unauthorized, authentication failed. ` +
     `Check that ${identity} has an EKS access entry (or an aws-auth mapping) on this cluster, ` +
     `and that the cluster name and region (${target.region}) are right.`;
+  // EKS answers a rejected token with a bare `Unauthorized`: an error built from it (at connect or
+  // mid-run, when access was revoked) names authentication, the cluster and what to check.
   const client = explainDenied(
-    explainUnauthorized(
-      createKubeClient({
-        server,
-        caPem,
-        timeoutMs: options.timeoutMs,
-        authorization: async () => `Bearer ${await token()}`,
-      }),
-      rejection,
-    ),
+    createKubeClient({
+      server,
+      caPem,
+      timeoutMs: options.timeoutMs,
+      authorization: async () => `Bearer ${await token()}`,
+    }),
     {
       identity: identity.replace(
         /^the AWS identity driftless runs as$/,
         'the AWS identity driftless runs as (aws sts get-caller-identity)',
       ),
-      unauthorized: false,
+      unauthorizedMessage: rejection,
     },
   );
 
   const probe = await client.request({ method: 'GET', path: '/version' });
   if (isUnauthorized(probe)) throw new ClusterAuthenticationError(rejection);
   return client;
-}
-
-/**
- * EKS answers a rejected token with a bare `Unauthorized`. This puts the reason and what to check
- * into the 401 Status message, so an error built from it (e.g. by the engine, mid-run, when
- * access was revoked) names authentication and the cluster. Everything else passes through.
- */
-function explainUnauthorized(client: KubeClient, explanation: string): KubeClient {
-  return {
-    server: client.server,
-    get requestCount() {
-      return client.requestCount;
-    },
-    async request<T>(req: KubeRequest): Promise<KubeResponse<T>> {
-      const res = await client.request<T>(req);
-      if (isUnauthorized(res) && res.body && typeof res.body === 'object' && 'message' in res.body) {
-        (res.body as { message: unknown }).message = explanation;
-      }
-      return res;
-    },
-  };
 }
 
 function clientFrom<C>(

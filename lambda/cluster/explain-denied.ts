@@ -10,8 +10,11 @@ export const ACCESS_DOCS = 'see "Cluster access" and "Troubleshooting" in the dr
 export interface DeniedExplanation {
   /** Who driftless authenticated as, e.g. `kubeconfig user "dev" (context "kind-dev")`. */
   identity: string;
-  /** Replace 401 messages too (EKS explains its own 401 already). @default true */
-  unauthorized?: boolean;
+  /**
+   * The whole message of a 401, for a target that can say more than the default (EKS names the
+   * access entry, cluster name and region). @default a message naming `identity`
+   */
+  unauthorizedMessage?: string;
 }
 
 export function explainDenied(client: KubeClient, explanation: DeniedExplanation): KubeClient {
@@ -24,8 +27,10 @@ export function explainDenied(client: KubeClient, explanation: DeniedExplanation
       const res = await client.request<T>(req);
       const body = res.body as { message?: unknown } | undefined;
       if (!body || typeof body !== 'object' || typeof body.message !== 'string') return res;
-      if (res.status === 401 && explanation.unauthorized !== false) {
-        body.message = `${body.message}: 401, the API server did not accept the credentials of ${explanation.identity} (authentication failed: expired or wrong token, certificate or access entry; ${ACCESS_DOCS})`;
+      if (res.status === 401) {
+        body.message =
+          explanation.unauthorizedMessage ??
+          `${body.message}: 401, the API server did not accept the credentials of ${explanation.identity} (authentication failed: expired or wrong token, certificate or access entry; ${ACCESS_DOCS})`;
       } else if (res.status === 403 && !body.message.includes(ACCESS_DOCS)) {
         body.message = `${body.message} (403: authenticated as ${explanation.identity}, but not allowed; grant it RBAC permissions or an EKS access policy: ${ACCESS_DOCS})`;
       }
