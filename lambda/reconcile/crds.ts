@@ -41,13 +41,18 @@ export function kindsDefinedBy(crd: KubeObject): ResourceInfo[] {
   }));
 }
 
-/** Polls a CRD until its `Established` condition is True; false when `timeoutMs` passes first. */
+/**
+ * Polls a CRD until its `Established` condition is True; false when `timeoutMs` passes first.
+ * The first polls come quickly (a new CRD is usually Established within tens of milliseconds),
+ * then every `intervalMs`.
+ */
 export async function waitEstablished(
   kube: KubeClient,
   name: string,
   options: { timeoutMs: number; intervalMs?: number },
 ): Promise<boolean> {
   const deadline = Date.now() + options.timeoutMs;
+  let polls = 0;
   for (;;) {
     const res = await kube.request<KubeObject>({
       method: 'GET',
@@ -58,6 +63,7 @@ export async function waitEstablished(
     if (isSuccess(res) && conditions?.some((c) => c.type === 'Established' && c.status === 'True'))
       return true;
     if (Date.now() >= deadline) return false;
-    await new Promise((resolve) => setTimeout(resolve, options.intervalMs ?? 200));
+    await new Promise((resolve) => setTimeout(resolve, Math.min(options.intervalMs ?? 200, 25 * 2 ** polls)));
+    polls += 1;
   }
 }

@@ -8,6 +8,7 @@
 import pLimit from 'p-limit';
 import type { Discovery } from '../cluster/discovery.ts';
 import { isCrd, kindsDefinedBy, waitEstablished } from './crds.ts';
+import { listMissing } from './live.ts';
 import { describeRef } from './refs.ts';
 import { DEFINITIONS_STAGE, isNamespace } from './stages.ts';
 import {
@@ -56,7 +57,8 @@ export async function syncSet(ctx: SyncContext, objects: PlannedObject[], hooks:
     const crash = settled.find((s) => s.status === 'rejected');
     if (crash) throw crash.reason;
   };
-  const write = async (batch: PlannedObject[]) => {
+  /** Writes `batch`; CRDs it created or changed are awaited unless `awaitLater` (the caller does). */
+  const write = async (batch: PlannedObject[], awaitLater = false) => {
     const pending = batch.filter((o) => decisions.get(o.key)?.write && !synced.has(o.key));
     if (pending.length === 0) return;
     await firstWrite();
@@ -69,12 +71,14 @@ export async function syncSet(ctx: SyncContext, objects: PlannedObject[], hooks:
     });
     const crash = settled.find((s) => s.status === 'rejected');
     if (crash) throw crash.reason;
-    const changed = pending.filter((o) => {
+    if (!awaitLater)
+      await awaitCrds(ctx, hooks.discovery, changedBy(pending), (o) => synced.get(o.key)?.result);
+  };
+  const changedBy = (batch: PlannedObject[]) =>
+    batch.filter((o) => {
       const result = synced.get(o.key)?.result;
       return result !== undefined && ['created', 'configured'].includes(result.action);
     });
-    await awaitCrds(ctx, hooks.discovery, changed, (o) => synced.get(o.key)?.result);
-  };
 
   const first = objects.filter((o) => o.stage === DEFINITIONS_STAGE);
   await decide(first);
@@ -117,14 +121,34 @@ export async function syncSet(ctx: SyncContext, objects: PlannedObject[], hooks:
             deferred.some((d) => d.info.group === k.group && d.info.kind === k.kind),
           )),
     );
-    await write(needed);
+    await write(needed, true);
     refused = refusal(objects, decisions, synced);
-    // A CRD the run did not write may still be on its way to Established (created by hand a
-    // moment ago, or held back by a name conflict): its custom resources wait for it too.
-    const unwritten = needed.filter((o) => isCrd(o.ref) && !synced.has(o.key));
-    if (!refused) await awaitCrds(ctx, hooks.discovery, unwritten, (o) => decisionResult(decisions, o));
     if (!refused) {
-      await decide(deferred);
+      // Objects that only needed their Namespace are dry-run while the CRDs become Established;
+      // custom resources wait for theirs. A CRD the run did not write may still be on its way to
+      // Established too (created by hand a moment ago, or held back by a name conflict).
+      const written = changedBy(needed);
+      const unwritten = needed.filter((o) => isCrd(o.ref) && !synced.has(o.key));
+      const needsCrd = (o: PlannedObject) =>
+        o.awaitsCrd || changedKinds.has(`${o.info.group}/${o.info.kind}`);
+      await Promise.all([
+        decide(deferred.filter((o) => !needsCrd(o))),
+        (async () => {
+          await Promise.all([
+            awaitCrds(ctx, hooks.discovery, written, (o) => synced.get(o.key)?.result),
+            awaitCrds(ctx, hooks.discovery, unwritten, (o) => decisionResult(decisions, o)),
+          ]);
+          // Custom resources of a CRD that was not served before: one LIST per collection finds
+          // any that exist, instead of a GET each.
+          const custom = deferred.filter(needsCrd);
+          await listMissing(
+            ctx.kube,
+            ctx.live,
+            custom.filter((o) => o.awaitsCrd),
+          );
+          await decide(custom);
+        })(),
+      ]);
       refused = refusal(objects, decisions, synced);
       if (refused) refused += ' (only the Namespaces and CRDs they need were applied first)';
     }
@@ -149,7 +173,7 @@ export async function syncSet(ctx: SyncContext, objects: PlannedObject[], hooks:
         action: 'unchanged',
         message:
           'not applied: other objects of this set failed before the first write (a bad set writes nothing)',
-        diff: decision.diff,
+        diff: decision.diff(),
       },
     });
   }

@@ -9,7 +9,7 @@ import pLimit from 'p-limit';
 import { describe, expect, it } from 'vitest';
 import type { KubeClient, KubeRequest } from '../../lambda/cluster/kube-client.ts';
 import { MISSING_MAX_PAGES, MISSING_PAGE_LIMIT } from '../../lambda/reconcile/live.ts';
-import type { DesiredObject } from '../../lambda/reconcile/types.ts';
+import type { DesiredObject, KubeObject } from '../../lambda/reconcile/types.ts';
 import { kubectl, kubectlGet } from '../support/kubectl.ts';
 import {
   actionOf,
@@ -272,6 +272,45 @@ describe('inventory digests', () => {
     expect(largeResult.resources.every((r) => r.action === 'created')).toBe(true);
     // 50 more ConfigMaps cost 50 more dry runs (a bad set writes nothing) and 50 applies, nothing else.
     expect(largeCost - smallCost).toBe(100);
+  });
+
+  it('reads the custom resources of a CRD created in the same run by collection, once it is Established: no GET per custom resource', async () => {
+    const NS = 'eff-cr';
+    const GROUP = 'eff-cr.driftless.test';
+    const { client, requests } = recording(adminClient());
+    const crd: KubeObject = {
+      apiVersion: 'apiextensions.k8s.io/v1',
+      kind: 'CustomResourceDefinition',
+      metadata: { name: `gizmos.${GROUP}` },
+      spec: {
+        group: GROUP,
+        scope: 'Namespaced',
+        names: { kind: 'Gizmo', plural: 'gizmos' },
+        versions: [
+          {
+            name: 'v1',
+            served: true,
+            storage: true,
+            schema: { openAPIV3Schema: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true } },
+          },
+        ],
+      },
+    };
+    const gizmos = Array.from({ length: 12 }, (_, i) => ({
+      apiVersion: `${GROUP}/v1`,
+      kind: 'Gizmo',
+      metadata: { name: `g-${i}`, namespace: NS },
+      spec: { index: i },
+    }));
+    const app = appRunner(client, { app: 'eff-cr', defaultNamespace: NS });
+    const result = await app.run(manifests(namespace(NS), crd, ...gizmos), 'r1');
+    expect(result.outcome).toBe('Synced');
+    expect(result.resources.every((r) => r.action === 'created')).toBe(true);
+    const collection = `/apis/${GROUP}/v1/namespaces/${NS}/gizmos`;
+    const onGizmos = requests.filter((r) => r.path.startsWith(collection));
+    expect(onGizmos.filter((r) => r.method === 'GET').map((r) => r.path)).toEqual([collection]);
+    // Each one dry-run, then applied: nothing else.
+    expect(onGizmos.filter((r) => r.method === 'PATCH')).toHaveLength(24);
   });
 
   it("still refuses another app's object when its collection was read whole", async () => {
