@@ -21,19 +21,25 @@ const NOISY_METADATA = [
 /** kubectl's client-side apply copy of the whole object: noise, and it would carry Secret values. */
 const LAST_APPLIED = 'kubectl.kubernetes.io/last-applied-configuration';
 
-/** A copy without server-owned noise: managedFields, resourceVersion, generation, uid, timestamps, status. */
+/**
+ * A copy without server-owned noise: managedFields, resourceVersion, generation, uid, timestamps,
+ * status. Shallow: only the top level, `metadata` and its annotations are new objects; the rest
+ * is shared with `object`, so neither may be changed through the other.
+ */
 export function normalize(object: KubeObject): KubeObject {
   // Canonical top-level order, so a LIST item and a PATCH answer render alike.
-  const { apiVersion, kind, metadata, ...rest } = structuredClone(object);
-  const copy: KubeObject = { apiVersion, kind, metadata, ...rest };
-  delete copy.status;
-  for (const key of NOISY_METADATA) delete (metadata as Record<string, unknown>)[key];
-  const annotations = copy.metadata.annotations;
-  if (annotations) {
-    delete annotations[LAST_APPLIED];
-    if (Object.keys(annotations).length === 0) delete copy.metadata.annotations;
+  const { apiVersion, kind, metadata, status: _status, ...rest } = object;
+  const meta: Record<string, unknown> = { ...metadata };
+  for (const key of NOISY_METADATA) delete meta[key];
+  const annotations = metadata.annotations;
+  if (annotations && LAST_APPLIED in annotations) {
+    const { [LAST_APPLIED]: _lastApplied, ...kept } = annotations;
+    if (Object.keys(kept).length === 0) delete meta.annotations;
+    else meta.annotations = kept;
+  } else if (annotations && Object.keys(annotations).length === 0) {
+    delete meta.annotations;
   }
-  return copy;
+  return { apiVersion, kind, metadata: meta as KubeObject['metadata'], ...rest };
 }
 
 /** True when two objects are the same once noise is removed. */

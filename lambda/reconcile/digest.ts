@@ -17,9 +17,20 @@ const DIGEST_HEX_CHARS = 32;
  * order kept), so re-ordering keys in a manifest does not look like a change.
  */
 export function digestOf(body: KubeObject): string {
+  const known = digests.get(body);
+  if (known) return known;
   const hex = createHash('sha256').update(canonicalJson(body)).digest('hex');
-  return `sha256:${hex.slice(0, DIGEST_HEX_CHARS)}`;
+  const digest = `sha256:${hex.slice(0, DIGEST_HEX_CHARS)}`;
+  digests.set(body, digest);
+  return digest;
 }
+
+/**
+ * Digests by body: a run asks for an object's digest several times (each decision step, then its
+ * inventory entry). Planned bodies are never changed in place (ignore.ts and the Secret
+ * normalisation make copies), so a body's digest cannot go stale.
+ */
+const digests = new WeakMap<KubeObject, string>();
 
 /**
  * `hmac-sha256:<32 hex>` of the canonical JSON of `body`, keyed with `key`. For a Secret, keyed

@@ -19,7 +19,8 @@ export type Plan =
       live?: KubeObject;
       /** What the object would be after applying (the dry-run result). */
       result: KubeObject;
-      diff?: string;
+      /** The diff, rendered on first call only: a create about to be applied never needs it. */
+      diff: () => string | undefined;
       /** Fields forced apply would take from other managers, by manager. */
       taken: Record<string, string[]>;
       /** What else applying would do, e.g. delete and re-create the object (`driftless.dev/force`). */
@@ -55,10 +56,19 @@ export async function planObject(
     change: live ? 'configure' : 'create',
     live,
     result: dryRun.object,
-    diff: renderDiff(object.ref, live, dryRun.object),
+    diff: once(() => renderDiff(object.ref, live, dryRun.object)),
     taken: takenFields(live, dryRun.object),
     ...(dryRun.note ? { note: dryRun.note } : {}),
     warnings,
+  };
+}
+
+/** `render`, called at most once. */
+function once<T>(render: () => T): () => T {
+  let done: { value: T } | undefined;
+  return () => {
+    done ??= { value: render() };
+    return done.value;
   };
 }
 

@@ -68,8 +68,8 @@ export type ObjectDecision =
   | {
       write: true;
       live?: KubeObject;
-      /** The dry run's diff. */
-      diff?: string;
+      /** The dry run's diff, rendered when asked for (a created object's comes from the real apply). */
+      diff: () => string | undefined;
       /** Re-applying drift (same revision, self-heal), not a change from Git. */
       healing: boolean;
       /** What is applied: Git's body less the ignored fields (`driftless.dev/ignore`). */
@@ -195,7 +195,7 @@ export async function decideObject(ctx: SyncContext, object: PlannedObject): Pro
         return {
           write: true,
           live,
-          diff: diffOf(plan),
+          diff: () => diffOf(plan),
           healing: row.verdict === 'heal',
           body,
           row: row.name,
@@ -212,7 +212,7 @@ function warningsOf(plan: Plan | undefined): string[] {
 }
 
 function diffOf(plan: Plan | undefined): string | undefined {
-  return plan?.change === 'create' || plan?.change === 'configure' ? plan.diff : undefined;
+  return plan?.change === 'create' || plan?.change === 'configure' ? plan.diff() : undefined;
 }
 
 /** Why a `refuse` row refused the object, per row. */
@@ -236,14 +236,14 @@ export async function writeObject(
   decision: Extract<ObjectDecision, { write: true }>,
 ): Promise<ObjectSync> {
   const base = toRef(object.ref);
-  const { live, diff: plannedDiff, healing, body } = decision;
+  const { live, healing, body } = decision;
   ctx.onWrite?.(object);
   const applied = await applyObject(ctx.kube, object.info, body, {
     dryRun: false,
     fieldValidation: await ctx.fieldValidation(),
   });
   if (!applied.ok)
-    return { result: { ...base, action: 'failed', message: applied.message, diff: plannedDiff } };
+    return { result: { ...base, action: 'failed', message: applied.message, diff: decision.diff() } };
   const notes = joinNotes([
     healing ? (live ? 'drift healed: re-applied' : 'drift healed: re-created') : undefined,
     applied.note,
@@ -256,7 +256,7 @@ export async function writeObject(
       ...base,
       action: live ? 'configured' : 'created',
       message: notes,
-      diff: live ? plannedDiff : renderDiff(object.ref, undefined, applied.object),
+      diff: live ? decision.diff() : renderDiff(object.ref, undefined, applied.object),
     },
     entry: entryFor(object, applied.object),
     live: applied.object,
