@@ -6,7 +6,7 @@
 import type { KubeClient } from '../cluster/kube-client.ts';
 import { applyObject } from './apply.ts';
 import { renderDiff, sameObject } from './diff.ts';
-import { migrateFieldManagers } from './field-managers.ts';
+import { MIGRATED_MANAGERS, migratedManagedFields } from './field-managers.ts';
 import { differingAt, ignoredPointers, withoutFields, withValuesFrom } from './ignore.ts';
 import { takenFields } from './ownership.ts';
 import type { KubeObject } from './types.ts';
@@ -31,36 +31,51 @@ export type Plan =
   | { change: 'failed'; message: string };
 
 /**
- * Dry-runs the apply of `object` and compares the result with `live` (undefined: absent). With
- * `migrateManagers` (a run that may write), fields of client-side kubectl apply move to driftless
- * first (field-managers.ts), so the dry run shows the fields Git dropped going away.
+ * Dry-runs the apply of `object` and compares the result with `live` (undefined: absent). Writes
+ * nothing. With `migrateManagers` (a run that may write), an object whose fields client-side
+ * kubectl apply still owns is a change even when the dry run shows none: its write moves those
+ * fields to driftless first (field-managers.ts, done by `writeObject`), so fields Git dropped go.
  */
 export async function planObject(
   kube: KubeClient,
   object: PlannedObject,
-  current: KubeObject | undefined,
+  live: KubeObject | undefined,
   options: { migrateManagers?: boolean; fieldValidation?: 'Strict' } = {},
 ): Promise<Plan> {
-  const live =
-    current && options.migrateManagers
-      ? ((await migrateFieldManagers(kube, object.info, current)) ?? current)
-      : current;
   const dryRun = await applyObject(kube, object.info, object.body, {
     dryRun: true,
     fieldValidation: options.fieldValidation,
   });
   if (!dryRun.ok) return { change: 'failed', message: dryRun.message };
   const warnings = dryRun.warnings;
-  if (live && sameObject(live, dryRun.object)) return { change: 'none', live, warnings };
+  const migrating = live && options.migrateManagers ? migratingManagers(live) : undefined;
+  if (live && sameObject(live, dryRun.object)) {
+    if (!migrating) return { change: 'none', live, warnings };
+    return {
+      change: 'configure',
+      live,
+      result: dryRun.object,
+      diff: () => undefined,
+      taken: {},
+      note: migrating,
+      warnings,
+    };
+  }
   return {
     change: live ? 'configure' : 'create',
     live,
     result: dryRun.object,
     diff: once(() => renderDiff(object.ref, live, dryRun.object)),
     taken: takenFields(live, dryRun.object),
-    ...(dryRun.note ? { note: dryRun.note } : {}),
+    ...(dryRun.note || migrating ? { note: [dryRun.note, migrating].filter(Boolean).join('; ') } : {}),
     warnings,
   };
+}
+
+/** What the write will do first when client-side kubectl apply still owns fields of `live`. */
+function migratingManagers(live: KubeObject): string | undefined {
+  if (!migratedManagedFields(live)) return undefined;
+  return `fields owned by ${MIGRATED_MANAGERS.join(' / ')} move to driftless before the apply, so fields Git dropped are removed`;
 }
 
 /** `render`, called at most once. */

@@ -14,6 +14,7 @@ import { applyObject } from './apply.ts';
 import { type DecisionRow, decide, type ObjectFacts } from './decisions.ts';
 import { renderDiff } from './diff.ts';
 import { digestFor, gitComparison } from './digest.ts';
+import { MIGRATED_MANAGERS, migrateFieldManagers } from './field-managers.ts';
 import { getObject, type LiveIndex, scopeKey } from './live.ts';
 import {
   describeTaken,
@@ -149,8 +150,8 @@ export async function decideObject(ctx: SyncContext, object: PlannedObject): Pro
         continue;
       }
       case 'dry-run': {
-        // Fields of kubectl's client-side apply move to driftless first, when a change would be
-        // written, so the dry run sees their removal.
+        // When a change would be written, fields client-side kubectl apply still owns make the
+        // object a change: its write moves them to driftless first (nothing is written here).
         const writes = ['heal', 'apply'].includes(decide({ ...facts(), plan: 'change' }).verdict);
         const dryRun = await planIgnoring(ctx.kube, object, live, {
           migrateManagers: writes,
@@ -238,6 +239,8 @@ export async function writeObject(
   const base = toRef(object.ref);
   const { live, healing, body } = decision;
   ctx.onWrite?.(object);
+  // Fields client-side kubectl apply owns become driftless's first (its dry run said so).
+  const migrated = live ? await migrateFieldManagers(ctx.kube, object.info, live) : undefined;
   const applied = await applyObject(ctx.kube, object.info, body, {
     dryRun: false,
     fieldValidation: await ctx.fieldValidation(),
@@ -247,6 +250,7 @@ export async function writeObject(
   const notes = joinNotes([
     healing ? (live ? 'drift healed: re-applied' : 'drift healed: re-created') : undefined,
     applied.note,
+    migrated ? `field managers ${MIGRATED_MANAGERS.join(' / ')} moved to driftless` : undefined,
     live && ownerApp(live) === undefined ? `adopted: labelled ${APP_LABEL}=${ctx.options.app}` : undefined,
     describeTaken(takenFields(live, applied.object)),
     describeWarnings(applied.warnings),
@@ -256,7 +260,12 @@ export async function writeObject(
       ...base,
       action: live ? 'configured' : 'created',
       message: notes,
-      diff: live ? decision.diff() : renderDiff(object.ref, undefined, applied.object),
+      // The dry run could not see the migration's removals: a migrated object's diff is the write's.
+      diff: !live
+        ? renderDiff(object.ref, undefined, applied.object)
+        : migrated
+          ? renderDiff(object.ref, live, applied.object)
+          : decision.diff(),
     },
     entry: entryFor(object, applied.object),
     live: applied.object,

@@ -117,6 +117,53 @@ describe('manifests as kubectl takes them', () => {
     expect(live?.data).toEqual({ a: '1' });
     expect(live?.metadata.annotations?.['kubectl.kubernetes.io/last-applied-configuration']).toBeUndefined();
   });
+
+  it('moves no field manager of a client-side applied object when the set is refused (a bad set writes nothing)', async () => {
+    const NS = 'fid-csa-refused';
+    await kubectl(cp.kubeconfig, 'create', 'namespace', NS);
+    const file = join(tmpdir(), `fid-csa-refused-${process.pid}.json`);
+    const labelled = configMap('settings', NS, { a: '1', b: '2' });
+    labelled.metadata.labels = { 'driftless.dev/app': 'fid-csa-refused' };
+    await writeFile(file, JSON.stringify(labelled));
+    await kubectl(cp.kubeconfig, 'apply', '-f', file);
+    await rm(file);
+    const managers = async () => {
+      const out = await kubectl(
+        cp.kubeconfig,
+        'get',
+        'configmap',
+        'settings',
+        '-n',
+        NS,
+        '-o',
+        'json',
+        '--show-managed-fields',
+      );
+      return (JSON.parse(out).metadata.managedFields as { manager: string }[]).map((m) => m.manager);
+    };
+    const before = await kubectlGet(cp.kubeconfig, 'configmap', 'settings', NS);
+
+    const app = appRunner(kube, { app: 'fid-csa-refused', defaultNamespace: NS });
+    const typo = deployment('web', NS);
+    (typo.spec as Record<string, unknown>).replica = 3;
+    const refused = await app.run(manifests(configMap('settings', NS, { a: '1' }), typo), 'rev1');
+    expect(refused.outcome).toBe('Failed');
+    expect(actionOf(refused, 'Deployment', 'web')?.action).toBe('failed');
+    expect(await managers()).toEqual(['kubectl-client-side-apply']);
+    const after = await kubectlGet(cp.kubeconfig, 'configmap', 'settings', NS);
+    expect(after?.metadata.resourceVersion).toBe(before?.metadata.resourceVersion);
+
+    // Once the set is good, the write moves the managers and then drops the field Git dropped.
+    const synced = await app.run(manifests(configMap('settings', NS, { a: '1' })), 'rev2');
+    expect(synced.outcome).toBe('Synced');
+    expect(actionOf(synced, 'ConfigMap', 'settings')).toMatchObject({
+      action: 'configured',
+      message: expect.stringContaining('moved to driftless'),
+      diff: expect.stringContaining('-  b: "2"'),
+    });
+    expect(await managers()).toEqual(['driftless']);
+    expect((await kubectlGet(cp.kubeconfig, 'configmap', 'settings', NS))?.data).toEqual({ a: '1' });
+  });
 });
 
 describe('apply order', () => {
