@@ -6,6 +6,7 @@ import { readFile } from 'node:fs/promises';
 import { parse } from 'yaml';
 import { z } from 'zod';
 import { agentReactionSettings, appReactionSettings } from './notify/settings.ts';
+import { AWS_REGION, DNS_LABEL, IAM_ROLE_ARN } from './setting-patterns.ts';
 import { RENDER_MODES } from './source/render/settings.ts';
 import {
   hasUserInfo,
@@ -14,12 +15,7 @@ import {
   plainHttpCredentialsReason,
 } from './source/repo-url.ts';
 
-const appName = z
-  .string()
-  .regex(
-    /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/,
-    'must be a DNS label (lowercase letters, digits and "-", at most 63 characters): it becomes a label value',
-  );
+const appName = z.string().regex(DNS_LABEL.pattern, DNS_LABEL.message);
 
 // The shapes EventBridge Scheduler accepts, so a typo fails at synth rather than at deploy. The
 // rate unit is singular for 1 and plural otherwise: Scheduler rejects `rate(1 minutes)` and `rate(5 minute)`.
@@ -34,12 +30,9 @@ export const clusterSchema = z.strictObject({
   /** EKS cluster name. */
   name: z.string().min(1),
   /** AWS region of the cluster. */
-  region: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d$/, 'must be an AWS region such as eu-west-1'),
+  region: z.string().regex(AWS_REGION.pattern, AWS_REGION.message),
   /** Role to assume before calling EKS (cross-account clusters). */
-  roleArn: z
-    .string()
-    .regex(/^arn:aws[a-z-]*:iam::\d{12}:role\/.+$/, 'must be an IAM role ARN')
-    .optional(),
+  roleArn: z.string().regex(IAM_ROLE_ARN.pattern, IAM_ROLE_ARN.message).optional(),
   /**
    * Deploy time only (the CDK stack reads it, the agent ignores it): create an EKS access entry
    * for this app's own role on this cluster, with an access policy (cluster-wide or limited to

@@ -6,7 +6,6 @@
  */
 import { join } from 'node:path';
 import { Command } from 'commander';
-import { loadConfigFile } from '../config.ts';
 import { loadSource, type SourceSettings } from '../source/source.ts';
 import { controlLine, withControls } from './controls-store.ts';
 import { appOption, historyOption } from './options.ts';
@@ -81,6 +80,7 @@ async function sourceOf(options: PinOptions): Promise<SourceSettings> {
   if (options.repo) return { repo: options.repo, path: options.path };
   if (!options.config)
     throw new Error('pin needs --repo URL|PATH or --config FILE to check the commit exists');
+  const { loadConfigFile } = await import('../config.ts');
   const config = await loadConfigFile(options.config);
   const app = config.apps.find((candidate) => candidate.name === options.app);
   if (!app) throw new Error(`config file ${options.config} has no app "${options.app}"`);

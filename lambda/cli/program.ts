@@ -19,13 +19,13 @@ import { join } from 'node:path';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { withAwsHint } from '../aws-hints.ts';
 import { connectCluster } from '../cluster/target.ts';
-import { appSchema, clusterSchema } from '../config.ts';
 import { openHistoryStore } from '../history/open-store.ts';
 import { errorMessage } from '../log.ts';
 import type { SyncResult } from '../reconcile/types.ts';
+import { AWS_REGION, DNS_LABEL, IAM_ROLE_ARN } from '../setting-patterns.ts';
 import { loadSource, type RenderMode } from '../source/source.ts';
 import { type ClusterTarget, runSync, type SyncInput } from '../sync.ts';
-import { type ConfiguredApp, configuredApp } from './app-config.ts';
+import type { ConfiguredApp } from './app-config.ts';
 import { EXIT, ExitSignal, exit } from './exit.ts';
 import { historyCommand } from './history.ts';
 import { formatObjects, historyOption, type OutputFormat, outputOption } from './options.ts';
@@ -124,7 +124,11 @@ async function runSyncCommand(options: SyncOptions): Promise<void> {
   const logger = stderrLogger();
   let input: SyncInput | undefined;
   try {
-    input = syncInput(options, options.config ? await configuredApp(options.config, options.app) : undefined);
+    // The deploy config (and its schema library) is loaded only when asked for.
+    const configured = options.config
+      ? await (await import('./app-config.ts')).configuredApp(options.config, options.app)
+      : undefined;
+    input = syncInput(options, configured);
     const store = await openHistoryStore(options.history);
     try {
       const cacheDir = join(process.env.DRIFTLESS_CACHE_DIR ?? '.driftless', 'git');
@@ -188,9 +192,7 @@ async function reportUsageError(words: string[], error: CommanderError): Promise
 /** The run the command line asks for: the deploy config's app settings (if any), flags over them. */
 function syncInput(options: SyncOptions, configured?: ConfiguredApp): SyncInput {
   const app = options.app;
-  const appCheck = appSchema.shape.name.safeParse(app);
-  if (!appCheck.success)
-    throw new UsageError(`--app "${app}" ${appCheck.error.issues[0]?.message ?? 'is invalid'}`);
+  if (!DNS_LABEL.pattern.test(app)) throw new UsageError(`--app "${app}" ${DNS_LABEL.message}`);
   const from = configured?.app;
   const repo = options.repo ?? from?.repo;
   if (!repo)
@@ -198,9 +200,7 @@ function syncInput(options: SyncOptions, configured?: ConfiguredApp): SyncInput 
       'give the repository with --repo URL|PATH, or an app of a deploy config with --config FILE',
     );
   const namespace = options.namespace ?? from?.namespace ?? 'default';
-  const nsCheck = appSchema.shape.namespace.safeParse(namespace);
-  if (!nsCheck.success)
-    throw new UsageError(`--namespace ${nsCheck.error.issues[0]?.message ?? 'is invalid'}`);
+  if (!DNS_LABEL.pattern.test(namespace)) throw new UsageError(`--namespace ${DNS_LABEL.message}`);
   return {
     app,
     source: {
@@ -259,17 +259,15 @@ function clusterTarget(options: SyncOptions, configured?: ConfiguredApp['app']['
 function requireRegion(region?: string): string {
   const resolved = region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION;
   if (!resolved) throw new UsageError('--cluster needs --region (or AWS_REGION)');
-  const check = clusterSchema.shape.region.safeParse(resolved);
-  if (!check.success) {
-    const from = region ? '--region' : 'AWS_REGION';
-    throw new UsageError(`${from} ${check.error.issues[0]?.message ?? 'is not an AWS region'}`);
+  if (!AWS_REGION.pattern.test(resolved)) {
+    throw new UsageError(`${region ? '--region' : 'AWS_REGION'} ${AWS_REGION.message}`);
   }
   return resolved;
 }
 
 function checkRoleArn(roleArn?: string): string | undefined {
-  const check = clusterSchema.shape.roleArn.safeParse(roleArn);
-  if (!check.success) throw new UsageError(`--role-arn ${check.error.issues[0]?.message ?? 'is invalid'}`);
+  if (roleArn !== undefined && !IAM_ROLE_ARN.pattern.test(roleArn))
+    throw new UsageError(`--role-arn ${IAM_ROLE_ARN.message}`);
   return roleArn;
 }
 
