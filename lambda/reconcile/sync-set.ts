@@ -131,7 +131,7 @@ export async function syncSet(ctx: SyncContext, objects: PlannedObject[], hooks:
       const unwritten = needed.filter((o) => isCrd(o.ref) && !synced.has(o.key));
       const needsCrd = (o: PlannedObject) =>
         o.awaitsCrd || changedKinds.has(`${o.info.group}/${o.info.kind}`);
-      await Promise.all([
+      await allOrFirstError([
         decide(deferred.filter((o) => !needsCrd(o))),
         (async () => {
           await Promise.all([
@@ -178,6 +178,13 @@ export async function syncSet(ctx: SyncContext, objects: PlannedObject[], hooks:
     });
   }
   return { synced, refused };
+}
+
+/** Waits for every task, then throws the first failure: nothing of this run goes on behind it. */
+async function allOrFirstError(tasks: Promise<unknown>[]): Promise<void> {
+  const settled = await Promise.allSettled(tasks);
+  const failed = settled.find((s) => s.status === 'rejected');
+  if (failed) throw failed.reason;
 }
 
 function createsObject(decision: ObjectDecision | undefined): boolean {
