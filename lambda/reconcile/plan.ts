@@ -8,6 +8,7 @@ import { applyObject } from './apply.ts';
 import { renderDiff, sameObject } from './diff.ts';
 import { MIGRATED_MANAGERS, migratedManagedFields } from './field-managers.ts';
 import { differingAt, ignoredPointers, withoutFields, withValuesFrom } from './ignore.ts';
+import { once } from './once.ts';
 import { takenFields } from './ownership.ts';
 import type { KubeObject } from './types.ts';
 import type { PlannedObject } from './validate.ts';
@@ -78,15 +79,6 @@ function migratingManagers(live: KubeObject): string | undefined {
   return `fields owned by ${MIGRATED_MANAGERS.join(' / ')} move to driftless before the apply, so fields Git dropped are removed`;
 }
 
-/** `render`, called at most once. */
-function once<T>(render: () => T): () => T {
-  let done: { value: T } | undefined;
-  return () => {
-    done ??= { value: render() };
-    return done.value;
-  };
-}
-
 /**
  * The diff of an object that cannot be dry-run yet because what it lands in is only created by
  * this (dry) run: its Namespace or its CRD. It would be created as written.
@@ -113,7 +105,7 @@ export async function planIgnoring(
     const removed = differingAt(live, plan.result, ignored);
     if (removed.length > 0) {
       body = withValuesFrom(body, removed, live);
-      plan = await planObject(kube, { ...object, body }, live, { ...options, migrateManagers: false });
+      plan = await planObject(kube, { ...object, body }, live, options);
     }
   }
   return { plan, body };

@@ -10,6 +10,7 @@ import type { KubeClient } from '../cluster/kube-client.ts';
 import { supportsStrictFieldValidation } from '../cluster/server-version.ts';
 import { type HealthTarget, waitForHealth, worstHealth } from './health.ts';
 import { type LiveIndex, listMissing, listOwned } from './live.ts';
+import { once } from './once.ts';
 import { pruneDisabled } from './ownership.ts';
 import { pruneOrphans } from './prune.ts';
 import { describeRef, refKey, toRef } from './refs.ts';
@@ -288,14 +289,6 @@ function unlistedObjects(
 function derivedFromOwned(object: KubeObject): boolean {
   if ((object.metadata.ownerReferences as unknown[] | undefined)?.length) return true;
   return object.kind === 'Endpoints' && object.apiVersion === 'v1';
-}
-
-function once<T>(make: () => Promise<T>): () => Promise<T> {
-  let pending: Promise<T> | undefined;
-  return () => {
-    pending ??= make();
-    return pending;
-  };
 }
 
 function joinErrors(...errors: (string | undefined)[]): string | undefined {

@@ -49,28 +49,18 @@ export async function syncSet(ctx: SyncContext, objects: PlannedObject[], hooks:
     wrote = true;
   };
   const decide = async (batch: PlannedObject[]) => {
-    const settled = await Promise.allSettled(batch.map((o) => limit(() => decideObject(ctx, o))));
-    settled.forEach((s, i) => {
-      const object = batch[i];
-      if (s.status === 'fulfilled' && object) decisions.set(object.key, s.value);
-    });
-    const crash = settled.find((s) => s.status === 'rejected');
-    if (crash) throw crash.reason;
+    const decided = await allSettled(batch.map((o) => limit(() => decideObject(ctx, o))));
+    batch.forEach((o, i) => decisions.set(o.key, decided[i] as ObjectDecision));
   };
   /** Writes `batch`; CRDs it created or changed are awaited unless `awaitLater` (the caller does). */
   const write = async (batch: PlannedObject[], awaitLater = false) => {
     const pending = batch.filter((o) => decisions.get(o.key)?.write && !synced.has(o.key));
     if (pending.length === 0) return;
     await firstWrite();
-    const settled = await Promise.allSettled(
+    const written = await allSettled(
       pending.map((o) => limit(() => writeObject(ctx, o, decisions.get(o.key) as WriteDecision))),
     );
-    settled.forEach((s, i) => {
-      const object = pending[i];
-      if (s.status === 'fulfilled' && object) synced.set(object.key, s.value);
-    });
-    const crash = settled.find((s) => s.status === 'rejected');
-    if (crash) throw crash.reason;
+    pending.forEach((o, i) => synced.set(o.key, written[i] as ObjectSync));
     if (!awaitLater)
       await awaitCrds(ctx, hooks.discovery, changedBy(pending), (o) => synced.get(o.key)?.result);
   };
@@ -131,7 +121,7 @@ export async function syncSet(ctx: SyncContext, objects: PlannedObject[], hooks:
       const unwritten = needed.filter((o) => isCrd(o.ref) && !synced.has(o.key));
       const needsCrd = (o: PlannedObject) =>
         o.awaitsCrd || changedKinds.has(`${o.info.group}/${o.info.kind}`);
-      await allOrFirstError([
+      await allSettled([
         decide(deferred.filter((o) => !needsCrd(o))),
         (async () => {
           await Promise.all([
@@ -180,11 +170,15 @@ export async function syncSet(ctx: SyncContext, objects: PlannedObject[], hooks:
   return { synced, refused };
 }
 
-/** Waits for every task, then throws the first failure: nothing of this run goes on behind it. */
-async function allOrFirstError(tasks: Promise<unknown>[]): Promise<void> {
+/**
+ * The tasks' values, once every task has ended; the first failure is thrown only then, so nothing
+ * of this run goes on behind it.
+ */
+async function allSettled<T>(tasks: Promise<T>[]): Promise<T[]> {
   const settled = await Promise.allSettled(tasks);
   const failed = settled.find((s) => s.status === 'rejected');
   if (failed) throw failed.reason;
+  return settled.map((s) => (s as PromiseFulfilledResult<T>).value);
 }
 
 function createsObject(decision: ObjectDecision | undefined): boolean {
