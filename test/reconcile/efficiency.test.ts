@@ -9,7 +9,7 @@ import pLimit from 'p-limit';
 import { describe, expect, it } from 'vitest';
 import type { KubeClient, KubeRequest } from '../../lambda/cluster/kube-client.ts';
 import { MISSING_MAX_PAGES, MISSING_PAGE_LIMIT } from '../../lambda/reconcile/live.ts';
-import type { DesiredObject, KubeObject } from '../../lambda/reconcile/types.ts';
+import type { DesiredObject } from '../../lambda/reconcile/types.ts';
 import { kubectl, kubectlGet } from '../support/kubectl.ts';
 import {
   actionOf,
@@ -18,6 +18,7 @@ import {
   configMap,
   cp,
   deployment,
+  gizmoCrd,
   manifests,
   namespace,
 } from './harness.ts';
@@ -278,24 +279,7 @@ describe('inventory digests', () => {
     const NS = 'eff-cr';
     const GROUP = 'eff-cr.driftless.test';
     const { client, requests } = recording(adminClient());
-    const crd: KubeObject = {
-      apiVersion: 'apiextensions.k8s.io/v1',
-      kind: 'CustomResourceDefinition',
-      metadata: { name: `gizmos.${GROUP}` },
-      spec: {
-        group: GROUP,
-        scope: 'Namespaced',
-        names: { kind: 'Gizmo', plural: 'gizmos' },
-        versions: [
-          {
-            name: 'v1',
-            served: true,
-            storage: true,
-            schema: { openAPIV3Schema: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true } },
-          },
-        ],
-      },
-    };
+    const crd = gizmoCrd(GROUP);
     const gizmos = Array.from({ length: 12 }, (_, i) => ({
       apiVersion: `${GROUP}/v1`,
       kind: 'Gizmo',

@@ -34,6 +34,35 @@ const secret = (name: string, ns: string, fields: Record<string, unknown>): Kube
   ...fields,
 });
 
+/**
+ * Before driftless, the team applied ConfigMap `settings` (a and b, labelled for app `namespace`)
+ * client-side into a new Namespace: kubectl-client-side-apply owns its fields. Returns a reader of
+ * its field managers.
+ */
+async function clientSideApplied(namespace: string): Promise<() => Promise<string[]>> {
+  await kubectl(cp.kubeconfig, 'create', 'namespace', namespace);
+  const file = join(tmpdir(), `${namespace}-${process.pid}.json`);
+  const labelled = configMap('settings', namespace, { a: '1', b: '2' });
+  labelled.metadata.labels = { 'driftless.dev/app': namespace };
+  await writeFile(file, JSON.stringify(labelled));
+  await kubectl(cp.kubeconfig, 'apply', '-f', file);
+  await rm(file);
+  return async () => {
+    const out = await kubectl(
+      cp.kubeconfig,
+      'get',
+      'configmap',
+      'settings',
+      '-n',
+      namespace,
+      '-o',
+      'json',
+      '--show-managed-fields',
+    );
+    return (JSON.parse(out).metadata.managedFields as { manager: string }[]).map((m) => m.manager);
+  };
+}
+
 describe('manifests as kubectl takes them', () => {
   it('applies a cluster-scoped object that names a namespace, dropping the namespace and saying so', async () => {
     const app = appRunner(kube, { app: 'fid-scope', defaultNamespace: 'fid-scope' });
@@ -82,28 +111,7 @@ describe('manifests as kubectl takes them', () => {
 
   it('removes a field Git dropped from an object first created with client-side kubectl apply', async () => {
     const NS = 'fid-csa';
-    await kubectl(cp.kubeconfig, 'create', 'namespace', NS);
-    // Before driftless, the team applied the file client-side: kubectl-client-side-apply owns a and b.
-    const file = join(tmpdir(), `fid-csa-${process.pid}.json`);
-    const labelled = configMap('settings', NS, { a: '1', b: '2' });
-    labelled.metadata.labels = { 'driftless.dev/app': 'fid-csa' };
-    await writeFile(file, JSON.stringify(labelled));
-    await kubectl(cp.kubeconfig, 'apply', '-f', file);
-    await rm(file);
-    const managers = async () => {
-      const out = await kubectl(
-        cp.kubeconfig,
-        'get',
-        'configmap',
-        'settings',
-        '-n',
-        NS,
-        '-o',
-        'json',
-        '--show-managed-fields',
-      );
-      return (JSON.parse(out).metadata.managedFields as { manager: string }[]).map((m) => m.manager);
-    };
+    const managers = await clientSideApplied(NS);
     expect(await managers()).toEqual(['kubectl-client-side-apply']);
 
     const app = appRunner(kube, { app: 'fid-csa', defaultNamespace: NS });
@@ -120,27 +128,7 @@ describe('manifests as kubectl takes them', () => {
 
   it('moves no field manager of a client-side applied object when the set is refused (a bad set writes nothing)', async () => {
     const NS = 'fid-csa-refused';
-    await kubectl(cp.kubeconfig, 'create', 'namespace', NS);
-    const file = join(tmpdir(), `fid-csa-refused-${process.pid}.json`);
-    const labelled = configMap('settings', NS, { a: '1', b: '2' });
-    labelled.metadata.labels = { 'driftless.dev/app': 'fid-csa-refused' };
-    await writeFile(file, JSON.stringify(labelled));
-    await kubectl(cp.kubeconfig, 'apply', '-f', file);
-    await rm(file);
-    const managers = async () => {
-      const out = await kubectl(
-        cp.kubeconfig,
-        'get',
-        'configmap',
-        'settings',
-        '-n',
-        NS,
-        '-o',
-        'json',
-        '--show-managed-fields',
-      );
-      return (JSON.parse(out).metadata.managedFields as { manager: string }[]).map((m) => m.manager);
-    };
+    const managers = await clientSideApplied(NS);
     const before = await kubectlGet(cp.kubeconfig, 'configmap', 'settings', NS);
 
     const app = appRunner(kube, { app: 'fid-csa-refused', defaultNamespace: NS });

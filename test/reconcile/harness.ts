@@ -60,6 +60,28 @@ export function namespace(name: string): KubeObject {
   return { apiVersion: 'v1', kind: 'Namespace', metadata: { name } };
 }
 
+/** A namespaced CRD of kind `Gizmo` (plural `gizmos`) in `group`, v1, any fields accepted. */
+export function gizmoCrd(group: string): KubeObject {
+  return {
+    apiVersion: 'apiextensions.k8s.io/v1',
+    kind: 'CustomResourceDefinition',
+    metadata: { name: `gizmos.${group}` },
+    spec: {
+      group,
+      scope: 'Namespaced',
+      names: { kind: 'Gizmo', plural: 'gizmos' },
+      versions: [
+        {
+          name: 'v1',
+          served: true,
+          storage: true,
+          schema: { openAPIV3Schema: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true } },
+        },
+      ],
+    },
+  };
+}
+
 export function configMap(
   name: string,
   namespace: string | undefined,

@@ -5,7 +5,16 @@
 import { describe, expect, it } from 'vitest';
 import type { KubeClient, KubeRequest } from '../../lambda/cluster/kube-client.ts';
 import { kubectl, kubectlGet } from '../support/kubectl.ts';
-import { actionOf, adminClient, appRunner, configMap, cp, manifests, namespace } from './harness.ts';
+import {
+  actionOf,
+  adminClient,
+  appRunner,
+  configMap,
+  cp,
+  gizmoCrd,
+  manifests,
+  namespace,
+} from './harness.ts';
 
 /** A client that records the LISTs sent with the "another app" label selector. */
 function recording(
@@ -99,24 +108,7 @@ describe('namespace prune', () => {
     const kube = adminClient();
     const mine = appRunner(kube, { app: 'nsprune-crd-mine', defaultNamespace: NS, prune: true });
     await mine.run(manifests(namespace(NS)), 'rev1');
-    const crd = {
-      apiVersion: 'apiextensions.k8s.io/v1',
-      kind: 'CustomResourceDefinition',
-      metadata: { name: `gizmos.${GROUP}` },
-      spec: {
-        group: GROUP,
-        scope: 'Namespaced',
-        names: { kind: 'Gizmo', plural: 'gizmos' },
-        versions: [
-          {
-            name: 'v1',
-            served: true,
-            storage: true,
-            schema: { openAPIV3Schema: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true } },
-          },
-        ],
-      },
-    };
+    const crd = gizmoCrd(GROUP);
     const gizmo = {
       apiVersion: `${GROUP}/v1`,
       kind: 'Gizmo',
