@@ -50,7 +50,7 @@ export async function syncSet(ctx: SyncContext, objects: PlannedObject[], hooks:
   };
   const decide = async (batch: PlannedObject[]) => {
     const decided = await allSettled(batch.map((o) => limit(() => decideObject(ctx, o))));
-    batch.forEach((o, i) => decisions.set(o.key, decided[i] as ObjectDecision));
+    for (const [i, o] of batch.entries()) decisions.set(o.key, decided[i] as ObjectDecision);
   };
   /** Writes `batch`; CRDs it created or changed are awaited unless `awaitLater` (the caller does). */
   const write = async (batch: PlannedObject[], awaitLater = false) => {
@@ -60,7 +60,7 @@ export async function syncSet(ctx: SyncContext, objects: PlannedObject[], hooks:
     const written = await allSettled(
       pending.map((o) => limit(() => writeObject(ctx, o, decisions.get(o.key) as WriteDecision))),
     );
-    pending.forEach((o, i) => synced.set(o.key, written[i] as ObjectSync));
+    for (const [i, o] of pending.entries()) synced.set(o.key, written[i] as ObjectSync);
     if (!awaitLater)
       await awaitCrds(ctx, hooks.discovery, changedBy(pending), (o) => synced.get(o.key)?.result);
   };
