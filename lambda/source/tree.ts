@@ -43,13 +43,14 @@ async function walkTo(input: Omit<ReadFilesInput, 'limits'>): Promise<{ oid: str
   const { gitdir, commit, cache } = input;
   const root = normalizeRepoPath(input.path);
   const at = `${input.repo} at ${commit.slice(0, 12)}`;
-  let oid = (await readTree({ fs, gitdir, oid: commit, cache })).oid;
+  const trees = { gitdir, cache, commit };
+  let oid = (await readTreeEntries(trees, commit, '')).oid;
   let mode = MODE_TREE;
   let walked = '';
   for (const segment of root === '.' ? [] : root.split('/')) {
     if (mode !== MODE_TREE)
       throw new SourceError(`path "${root}" not found in ${at}: ${walked} is not a folder`);
-    const { tree } = await readTree({ fs, gitdir, oid, cache });
+    const { tree } = await readTreeEntries(trees, oid, walked);
     const entry = tree.find((e) => e.path === segment);
     walked = walked ? `${walked}/${segment}` : segment;
     if (!entry) throw new SourceError(`path "${root}" not found in ${at}`);
@@ -65,7 +66,7 @@ async function walkTo(input: Omit<ReadFilesInput, 'limits'>): Promise<{ oid: str
 export async function listFolder(input: Omit<ReadFilesInput, 'limits'>): Promise<string[] | undefined> {
   const { oid, mode } = await walkTo(input);
   if (mode !== MODE_TREE) return undefined;
-  const { tree } = await readTree({ fs, gitdir: input.gitdir, oid, cache: input.cache });
+  const { tree } = await readTreeEntries(input, oid, normalizeRepoPath(input.path).replace(/^\.$/, ''));
   return tree.map((entry) => entry.path);
 }
 
@@ -129,9 +130,8 @@ async function collect(
   input: ReadFilesInput,
 ): Promise<void> {
   const { gitdir, cache, limits } = input;
-  const { tree } = await readTree({ fs, gitdir, oid: treeOid, cache });
+  const { tree } = await readTreeEntries({ gitdir, cache, commit: input.commit }, treeOid, prefix);
   for (const entry of tree) {
-    assertSafeName(entry, prefix);
     // Hidden entries (.github/ workflows, .gitlab-ci.yml, ...) are never manifests of the app.
     if (entry.path.startsWith('.')) continue;
     const path = prefix ? `${prefix}/${entry.path}` : entry.path;
@@ -150,21 +150,82 @@ async function collect(
   }
 }
 
+/** Where a tree lives, for messages: the commit (12 hex) and the folder's path. */
+export interface TreeAt {
+  gitdir: string;
+  cache: object;
+  commit: string;
+}
+
+/**
+ * Reads one tree object (`oid` may be a commit's: its root tree) and refuses it unless git itself could have written it: no name twice
+ * (git fsck's `duplicateEntries`), no `.git` in any case (`hasDotgit`), no `.`, `..`, empty
+ * name, `/`, `\\` or NUL. A crafted tree can hold any of these; isomorphic-git refuses some
+ * while parsing, and those become the same {@link SourceError}.
+ */
+export async function readTreeEntries(
+  at: TreeAt,
+  oid: string,
+  prefix: string,
+): Promise<{ oid: string; tree: TreeEntry[] }> {
+  let read: { oid: string; tree: TreeEntry[] };
+  try {
+    read = await readTree({ fs, gitdir: at.gitdir, oid, cache: at.cache });
+  } catch (error) {
+    const code = (error as { code?: string }).code;
+    const data = (error as { data?: { filepath?: string; message?: string } }).data;
+    if (code === 'UnsafeFilepathError') throw badName(at, prefix, data?.filepath ?? '');
+    if (code === 'InternalError' && /GitTree/.test(data?.message ?? '')) {
+      throw new SourceError(
+        `commit ${at.commit.slice(0, 12)}: the tree of ${prefix || '.'} is malformed (${data?.message}); refusing the revision`,
+      );
+    }
+    throw error;
+  }
+  const seen = new Set<string>();
+  for (const entry of read.tree) {
+    assertSafeName(at, entry, prefix);
+    if (seen.has(entry.path)) {
+      throw new SourceError(
+        `commit ${at.commit.slice(0, 12)}: "${join(prefix, entry.path)}" appears twice in one folder of the tree ` +
+          '(a crafted tree object; git fsck calls it duplicateEntries); refusing the revision',
+      );
+    }
+    seen.add(entry.path);
+  }
+  return read;
+}
+
 /** Git itself refuses such names, but a crafted tree object can hold anything. */
-export function assertSafeName(entry: TreeEntry, prefix: string): void {
+export function assertSafeName(at: Pick<TreeAt, 'commit'>, entry: TreeEntry, prefix: string): void {
   const name = entry.path;
   if (
     name === '' ||
     name === '.' ||
     name === '..' ||
+    isDotGit(name) ||
     name.includes('/') ||
     name.includes('\\') ||
     name.includes('\0')
   ) {
-    throw new SourceError(
-      `${prefix || '.'}: tree entry "${name}" is not a valid file name; refusing the revision`,
-    );
+    throw badName(at, prefix, name);
   }
+}
+
+/** `.git` as git's fsck sees it: any case, trailing dots and spaces ignored (NTFS, HFS+ aliases). */
+export function isDotGit(name: string): boolean {
+  return name.toLowerCase().replace(/[. ]+$/, '') === '.git';
+}
+
+function badName(at: Pick<TreeAt, 'commit'>, prefix: string, name: string): SourceError {
+  return new SourceError(
+    `commit ${at.commit.slice(0, 12)}: tree entry "${join(prefix, name)}" is not a valid file name ` +
+      '(".git" in any case, ".", "..", empty, or holding "/", "\\" or NUL); refusing the revision',
+  );
+}
+
+function join(prefix: string, name: string): string {
+  return prefix ? `${prefix}/${name}` : name;
 }
 
 /**

@@ -133,9 +133,9 @@ describe('loadSource refuses unsafe repository content', () => {
     const blob = await run(['hash-object', '-w', '--stdin'], configMap('evil'));
     const tree = await run(['mktree'], `100644 blob ${blob}\t..\n`);
     const commit = await run(['commit-tree', tree, '-m', 'crafted']);
-    // isomorphic-git's tree parser refuses it first; our own check backs it up.
+    // isomorphic-git's tree parser refuses it first; its refusal becomes ours, naming the commit.
     expect(await failure(loadSource({ repo: repo.workTree, ref: commit }, options))).toBe(
-      `cannot read ${repo.workTree}: The filepath ".." contains unsafe character sequences`,
+      `commit ${commit.slice(0, 12)}: tree entry ".." is not a valid file name (".git" in any case, ".", "..", empty, or holding "/", "\\" or NUL); refusing the revision`,
     );
   });
 
