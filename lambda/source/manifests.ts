@@ -3,9 +3,10 @@
  * Usable without git (tests, the benchmark): give it `{ path, content }` pairs.
  */
 import { posix } from 'node:path';
-import { isNode, LineCounter, type Node, parseAllDocuments } from 'yaml';
+import { Composer, type Document, isNode, LineCounter, type Node, Parser } from 'yaml';
 import type { DesiredObject, KubeObject } from '../reconcile/types.ts';
 import { SourceError } from './errors.ts';
+import { assertDocumentBounds, expandedSize } from './manifest-bounds.ts';
 
 /** Bounds on what one load may read; every limit fails the load with a message naming it. */
 export interface ManifestLimits {
@@ -23,6 +24,19 @@ export interface ManifestLimits {
    * @default 100
    */
   maxAliasCount: number;
+  /**
+   * Largest single YAML document, in bytes, checked on the text before parsing. The largest
+   * released document seen (kube-prometheus' Grafana dashboards, a `ConfigMapList`) is 1.4 MB;
+   * the API server takes no request over 3 MiB. @default 3 MiB
+   */
+  maxDocumentBytes: number;
+  /**
+   * Most YAML nodes (scalars, flow collections, aliases) in one document, counted on the text
+   * before parsing: the parser holds every node (2 million of them took 2 GB). The largest
+   * released document seen (an Argo CD CRD) has about 47,000; 200,000 take about 300 MB to parse.
+   * @default 200000
+   */
+  maxNodes: number;
 }
 
 export const DEFAULT_MANIFEST_LIMITS: Readonly<ManifestLimits> = Object.freeze({
@@ -31,6 +45,8 @@ export const DEFAULT_MANIFEST_LIMITS: Readonly<ManifestLimits> = Object.freeze({
   maxTotalBytes: 32 * 1024 * 1024,
   maxObjects: 10_000,
   maxAliasCount: 100,
+  maxDocumentBytes: 3 * 1024 * 1024,
+  maxNodes: 200_000,
 });
 
 export interface ManifestFile {
@@ -144,22 +160,19 @@ function parseFile(
   limits: ManifestLimits,
   remainingBytes: number,
 ): { objects: DesiredObject[]; expandedBytes: number } {
+  // Before the parser builds a node: a bomb fails here, on the text.
+  assertDocumentBounds(file, text, limits);
   const lineCounter = new LineCounter();
   // uniqueKeys: a duplicate key silently overrides in most parsers; here it is an error.
   // merge: `<<` merge keys are YAML 1.1, which Kubernetes' own parser accepts.
-  const documents = parseAllDocuments(text, {
-    lineCounter,
-    uniqueKeys: true,
-    merge: true,
-    prettyErrors: false,
-  });
+  const composer = new Composer({ uniqueKeys: true, merge: true });
   const lineOf = (node: unknown): string => {
     if (!isNode(node) || !node.range) return '';
     return ` (line ${lineCounter.linePos(node.range[0]).line})`;
   };
   const objects: DesiredObject[] = [];
   let expandedBytes = 0;
-  documents.forEach((doc, document) => {
+  const readDocument = (doc: Document.Parsed, document: number): void => {
     const where = `${file} document ${document}`;
     const problem = doc.errors[0];
     if (problem) {
@@ -218,7 +231,14 @@ function parseFile(
       return;
     }
     objects.push({ object: validate(value, `${where}${lineOf(doc.contents)}`), origin });
-  });
+  };
+  // One document at a time (what parseAllDocuments does, without holding every document's nodes
+  // at once): the node bound is per document, so a file of many dense documents stays bounded.
+  let document = 0;
+  for (const doc of composer.compose(new Parser(lineCounter.addNewLine).parse(text))) {
+    readDocument(doc, document);
+    document += 1;
+  }
   return { objects, expandedBytes };
 }
 
@@ -229,32 +249,6 @@ function parseFile(
 function isList(value: unknown): value is { kind: string; items: unknown } {
   if (!isPlainObject(value) || !('items' in value) || typeof value.kind !== 'string') return false;
   return value.kind === 'List' || (value.kind.endsWith('List') && Array.isArray(value.items));
-}
-
-/**
- * The size of `value` written out (string and key characters, one per other node), counting a
- * shared (aliased) node every time it appears. Stops as soon as it passes `cap`, so measuring a
- * bomb costs about `cap` steps, not its expansion; iterative, so deep nesting cannot overflow.
- */
-function expandedSize(value: unknown, cap: number): number {
-  let size = 0;
-  const pending: unknown[] = [value];
-  while (pending.length > 0 && size <= cap) {
-    const node = pending.pop();
-    if (typeof node === 'string') size += node.length + 1;
-    else if (Array.isArray(node)) {
-      size += node.length + 1;
-      if (size <= cap) for (const item of node) pending.push(item);
-    } else if (node !== null && typeof node === 'object') {
-      const entries = Object.entries(node);
-      size += entries.length + 1;
-      for (const [key, item] of entries) {
-        size += key.length;
-        pending.push(item);
-      }
-    } else size += String(node).length + 1;
-  }
-  return size;
 }
 
 function validate(value: unknown, where: string): KubeObject {

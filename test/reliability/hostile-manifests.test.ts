@@ -7,7 +7,7 @@
  *
  * Matrix (case -> outcome):
  * - billion laughs (aliases)     -> Failed, `bomb.yaml document 0 (line 1): YAML aliases expand too much`, < 1 s
- * - 99 aliases of a 3.9 MB anchor (under the alias count) -> Failed, `YAML aliases expand the document
+ * - 99 aliases of a 2.9 MB anchor (under the alias count and maxDocumentBytes) -> Failed, `YAML aliases expand the document
  *   to more than the limit of 4194304 bytes per file (maxFileBytes)`
  * - 500 documents, each expanding within that -> Failed, `... expand the manifests to more than the
  *   limit of 33554432 bytes (maxTotalBytes)`
@@ -177,10 +177,10 @@ describe('a YAML bomb', () => {
     await expectRecovery(target, { 'bomb.yaml': null });
   });
 
-  it('under the alias count, 99 aliases of a 3.9 MB anchor fail on the per-file size limit', async () => {
+  it('under the alias count, 99 aliases of a 2.9 MB anchor fail on the per-file size limit', async () => {
     const target = await syncedApp('amplify');
     const keys = Array.from({ length: 99 }, (_, i) => `  k${i}: *big`).join('\n');
-    const amplified = `${configMap(target.namespace, 'amp', 'x')}  big: &big ${'x'.repeat(3_900_000)}\n${keys}\n`;
+    const amplified = `${configMap(target.namespace, 'amp', 'x')}  big: &big ${'x'.repeat(2_900_000)}\n${keys}\n`;
     await target.repo.commit({ 'amp.yaml': amplified, 'extra.yaml': null });
     const rssBefore = process.memoryUsage().rss;
     let peakRss = rssBefore;
@@ -190,14 +190,14 @@ describe('a YAML bomb', () => {
     const hostile = await sync({ app: target.app, source: { repo: target.repo.url } });
     clearInterval(sampler);
 
-    // Without the bound this 3.9 MB file became a 390 MB apply body (about 1.2 GB peak RSS).
+    // Without the bound a 3.9 MB anchor became a 390 MB apply body (about 1.2 GB peak RSS); 2.9 MB stays under maxDocumentBytes.
     await expectRefused(
       target,
       hostile,
       /^fetch source: amp\.yaml document 0 \(line 1\): YAML aliases expand the document to more than the limit of 4194304 bytes per file \(maxFileBytes\)$/,
     );
     console.info(
-      `[hostile] 3.9 MB anchor x 99 aliases refused; rss ${mb(rssBefore)} -> peak ${mb(peakRss)} MB`,
+      `[hostile] 2.9 MB anchor x 99 aliases refused; rss ${mb(rssBefore)} -> peak ${mb(peakRss)} MB`,
     );
     await expectRecovery(target, { 'amp.yaml': null });
   });

@@ -1,6 +1,15 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { SourceError } from '../../lambda/source/errors.ts';
-import { parseManifests } from '../../lambda/source/manifests.ts';
+import { assertDocumentBounds } from '../../lambda/source/manifest-bounds.ts';
+import {
+  DEFAULT_MANIFEST_LIMITS,
+  parseManifests,
+  parseRenderedManifests,
+} from '../../lambda/source/manifests.ts';
+
+const REALWORLD = resolve(import.meta.dirname, '..', '..', '..', 'shared', 'realworld');
 
 const configMap = (name: string) => `apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ${name}\n`;
 
@@ -188,5 +197,58 @@ describe('parseManifests', () => {
     expect(failure(() => parseManifests(files, { maxObjects: 2 }))).toBe(
       'c.yaml: more than the limit of 2 objects (maxObjects)',
     );
+  });
+
+  it('bounds each document by bytes and nodes before parsing, naming the document and its line', () => {
+    const docs = `# comment\n---\n${configMap('a')}---\n${configMap('b')}  labels: {x: '1', y: '2'}\n`;
+    const files = [{ path: 'a.yaml', content: docs }];
+    expect(parseManifests(files).map((o) => o.object.metadata.name)).toEqual(['a', 'b']);
+    expect(failure(() => parseManifests(files, { maxNodes: 10 }))).toBe(
+      'a.yaml document 1 (line 7): more than the limit of 10 YAML nodes per document (maxNodes); split it into smaller objects',
+    );
+    expect(failure(() => parseManifests(files, { maxDocumentBytes: 60 }))).toMatch(
+      /^a\.yaml document 1 \(line 7\): \d+ bytes, more than the limit of 60 bytes per document \(maxDocumentBytes\)$/,
+    );
+  });
+
+  it('refuses a 2-million-item flow sequence on its node count, without building it', () => {
+    const bomb = `[${Array(1_400_000).fill('0').join(',')}]\n`;
+    const started = performance.now();
+    expect(failure(() => parseManifests([{ path: 'bomb.yaml', content: bomb }]))).toBe(
+      'bomb.yaml document 0 (line 1): more than the limit of 200000 YAML nodes per document (maxNodes); split it into smaller objects',
+    );
+    expect(performance.now() - started).toBeLessThan(5_000);
+    const big = [{ path: 'big.yaml', content: `${bomb}${bomb}` }];
+    expect(failure(() => parseManifests(big, { maxFileBytes: 8 * 1024 * 1024 }))).toBe(
+      'big.yaml document 0 (line 1): 5600004 bytes, more than the limit of 3145728 bytes per document (maxDocumentBytes)',
+    );
+  });
+
+  it('applies the same bounds to rendered output', () => {
+    const output = `${configMap('a')}---\n${configMap('b')}`;
+    expect(
+      failure(() =>
+        parseRenderedManifests([{ path: 'kustomize build app', content: output }], { maxNodes: 5 }),
+      ),
+    ).toBe(
+      'kustomize build app document 0 (line 1): more than the limit of 5 YAML nodes per document (maxNodes); split it into smaller objects',
+    );
+  });
+
+  it('parses every released set under ../shared/realworld within the default limits', () => {
+    const sets = readdirSync(REALWORLD, { withFileTypes: true }).filter((entry) => entry.isDirectory());
+    expect(sets.length).toBeGreaterThanOrEqual(11);
+    for (const set of sets) {
+      const dir = join(REALWORLD, set.name, 'files');
+      const files = readdirSync(dir, { recursive: true })
+        .map(String)
+        .filter((name) => /\.(ya?ml|json)$/.test(name))
+        .map((name) => ({ path: name, content: readFileSync(join(dir, name)) }));
+      // A Kustomize tree holds patches and kustomizations, not a set: bound each file on its own.
+      if (files.some((file) => file.path.endsWith('kustomization.yaml'))) {
+        for (const file of files)
+          assertDocumentBounds(file.path, file.content.toString(), DEFAULT_MANIFEST_LIMITS);
+      } else expect(parseManifests(files).length, set.name).toBeGreaterThan(0);
+    }
   });
 });
