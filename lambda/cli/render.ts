@@ -38,6 +38,7 @@ const ACTION_ORDER: Action[] = [
   'drifted',
   'orphaned',
   'failed',
+  'skipped',
   'unchanged',
 ];
 
@@ -166,4 +167,12 @@ export function renderHistory(records: SyncRecord[]): string {
 export function firstLine(text: string): string {
   const line = text.split('\n', 1)[0] ?? '';
   return line.length > 100 ? `${line.slice(0, 97)}...` : line;
+}
+
+/**
+ * A failed renderer's whole error output, for the person running `driftless render` only: the
+ * run record, logs and events keep its first lines with long encoded runs masked.
+ */
+export function renderFailureText(detail: string): string {
+  return `--- renderer output (shown here only; runs, logs and events keep its first lines, masked) ---\n${detail.trimEnd()}\n---\n`;
 }

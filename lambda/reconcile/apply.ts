@@ -14,7 +14,7 @@ import {
 import { objectPath, type ResourceInfo } from '../cluster/discovery.ts';
 import type { KubeClient, KubeResponse } from '../cluster/kube-client.ts';
 import { describeRef } from './refs.ts';
-import { FORCE_ANNOTATION, forceEnabled, replaceObject } from './replace.ts';
+import { checkRecreate, FORCE_ANNOTATION, forceEnabled, replaceObject } from './replace.ts';
 import { FIELD_MANAGER, type KubeObject, type ObjectRef } from './types.ts';
 
 export type ApplyOutcome =
@@ -53,6 +53,9 @@ export async function applyObject(
   if (immutable && forceEnabled(body)) {
     const fields = immutable.length > 0 ? immutable.join(', ') : 'an immutable field';
     if (options.dryRun) {
+      // Only a replace whose create would pass counts as passed (replace.ts checks again).
+      const recreate = await checkRecreate(kube, info, body, fields, options.fieldValidation);
+      if (!recreate.ok) return recreate;
       return {
         ok: true,
         object: body,
@@ -60,7 +63,7 @@ export async function applyObject(
         note: `${fields} cannot change in place: would be deleted and re-created (${FORCE_ANNOTATION}: enabled)`,
       };
     }
-    return replaceObject(kube, info, body, fields);
+    return replaceObject(kube, info, body, fields, { fieldValidation: options.fieldValidation });
   }
   return { ok: false, status: res.status, message: apiErrorMessage(refOf(body), res.status, res.body) };
 }

@@ -27,7 +27,10 @@ export type GitComparison =
 export interface ObjectFacts {
   /** Git annotates the object `driftless.dev/reconcile: disabled`. */
   disabled: boolean;
-  /** A dry run, and the object lands in a Namespace or CRD this dry run would create. */
+  /**
+   * A dry run, and the object lands in a Namespace or CRD this dry run would create, or binds a
+   * role it would create (the binding's escalation check reads the role).
+   */
   pending: boolean;
   /** The live object's resourceVersion is the one recorded when driftless applied or verified it. */
   untouched: boolean;
@@ -49,7 +52,7 @@ export interface ObjectFacts {
 export type Verdict =
   /** Not applied, healed or pruned; reported `unchanged` with a message. */
   | 'leave-alone'
-  /** Dry run: reported `created` as written, it cannot be dry-run before its Namespace or CRD. */
+  /** Dry run: reported `created` as written, it cannot be dry-run before its Namespace, CRD or role. */
   | 'report-pending-create'
   /** `unchanged` without a dry run; the recorded entry stays verified. */
   | 'skip'
@@ -99,7 +102,7 @@ export const DECISIONS: readonly DecisionRow[] = [
     name: 'dry-run-awaits-definition',
     when: { dryRun: true, pending: true },
     verdict: 'report-pending-create',
-    why: 'its Namespace or CRD is only created by this run, so it cannot be dry-run yet',
+    why: 'its Namespace, CRD or bound role is only created by this run, so it cannot be dry-run yet',
   },
   {
     name: 'untouched-and-same-body',

@@ -12,7 +12,7 @@ import { type HealthTarget, waitForHealth, worstHealth } from './health.ts';
 import { type LiveIndex, listMissing, listOwned } from './live.ts';
 import { once } from './once.ts';
 import { pruneDisabled } from './ownership.ts';
-import { pruneOrphans } from './prune.ts';
+import { pruneOrphans, refuseEmptySet } from './prune.ts';
 import { describeRef, refKey, toRef } from './refs.ts';
 import { stageOf } from './stages.ts';
 import type { SyncContext } from './sync-object.ts';
@@ -93,12 +93,10 @@ export async function reconcile(input: ReconcileInput): Promise<ReconcileResult>
     const objects = validation.objects;
     const desiredKeys = new Set(objects.map((o) => o.key));
     const orphans = state.inventory.filter((e) => !desiredKeys.has(refKey(e)));
-    if (options.prune && objects.length === 0 && orphans.length > 0 && !options.allowEmpty) {
-      for (const o of orphans)
-        resources.push({ ...toRef(o), action: 'orphaned', message: 'not pruned: the desired set is empty' });
-      return failRun(
-        `refusing to prune all ${orphans.length} objects of app "${options.app}": the desired set is empty (set allowEmpty to allow it)`,
-      );
+    const emptySet = refuseEmptySet(orphans, objects.length, options, logger);
+    if (emptySet?.refused) {
+      resources.push(...emptySet.results);
+      return failRun(emptySet.refused);
     }
 
     const kinds: ResourceInfo[] = objects.filter((o) => !o.awaitsCrd).map((o) => o.info);
@@ -185,6 +183,8 @@ export async function reconcile(input: ReconcileInput): Promise<ReconcileResult>
         options,
         live,
         desiredUids,
+        desiredKeys,
+        logger,
         ownedBefore: state.inventory.length,
         blockedReason:
           set.refused !== undefined
@@ -207,7 +207,7 @@ export async function reconcile(input: ReconcileInput): Promise<ReconcileResult>
       h.result.health = healths[i];
     });
 
-    const error = joinErrors(set.refused, pruned.refused);
+    const error = joinErrors(set.refused, set.stopped, pruned.refused);
     const outcome = error ? 'Failed' : outcomeOf(resources, options.dryRun ?? false);
     const result: ReconcileResult = {
       outcome,

@@ -3,14 +3,17 @@
  * a Job's template, a Service's clusterIP). Only for objects annotated `driftless.dev/force:
  * enabled` in Git: delete the live object (uid precondition, so only the one that refused is
  * deleted), wait until it is really gone (finalizers run first; bounded), then create it by
- * applying again. Like Flux's `force: true` and Argo CD's `Replace=true`.
+ * applying again. Like Flux's `force: true` and Argo CD's `Replace=true`. Nothing is deleted
+ * before a dry-run create of the exact object shows the create would pass: the 422 that names the
+ * immutable field may carry a real validation error too (a selector its pods no longer match),
+ * and a delete whose create then fails leaves the workload gone.
  */
-import { isNotFound, isSuccess } from '../cluster/api-errors.ts';
-import { objectPath, type ResourceInfo } from '../cluster/discovery.ts';
+import { isAlreadyExists, isNotFound, isSuccess } from '../cluster/api-errors.ts';
+import { collectionPath, objectPath, type ResourceInfo } from '../cluster/discovery.ts';
 import type { KubeClient } from '../cluster/kube-client.ts';
 import { type ApplyOutcome, apiErrorMessage, refOf, sendApply } from './apply.ts';
 import { describeRef } from './refs.ts';
-import type { KubeObject } from './types.ts';
+import { FIELD_MANAGER, type KubeObject } from './types.ts';
 
 /** The annotation, in Git, that lets driftless delete and re-create an object. */
 export const FORCE_ANNOTATION = 'driftless.dev/force';
@@ -23,6 +26,36 @@ export function forceEnabled(object: KubeObject): boolean {
 }
 
 /**
+ * Whether `body` could be created as it is: a server-side dry-run create. On a name that exists,
+ * the server answers 409 AlreadyExists only after validation and admission passed, so 409 (or a
+ * success, the object being gone meanwhile) means yes; any other answer is why not, for the
+ * object's message. `fields` names what could not change in place.
+ */
+export async function checkRecreate(
+  kube: KubeClient,
+  info: ResourceInfo,
+  body: KubeObject,
+  fields: string,
+  fieldValidation?: 'Strict',
+): Promise<{ ok: true } | { ok: false; status: number; message: string }> {
+  const ref = refOf(body);
+  const res = await kube.request({
+    method: 'POST',
+    path: collectionPath(info, ref.namespace),
+    query: { fieldManager: FIELD_MANAGER, dryRun: 'All', fieldValidation },
+    body,
+  });
+  if (isSuccess(res) || isAlreadyExists(res)) return { ok: true };
+  const name = describeRef(ref);
+  const reason = apiErrorMessage(ref, res.status, res.body);
+  return {
+    ok: false,
+    status: res.status,
+    message: `${name}: ${fields} cannot change in place, and it is not deleted to re-create it (${FORCE_ANNOTATION}: enabled): the API server would refuse it as Git has it: ${reason.startsWith(`${name}: `) ? reason.slice(name.length + 2) : reason}`,
+  };
+}
+
+/**
  * Deletes the live object and creates `body` in its place. `fields` names what could not change
  * in place, for the message.
  */
@@ -31,11 +64,13 @@ export async function replaceObject(
   info: ResourceInfo,
   body: KubeObject,
   fields: string,
-  options: { waitMs?: number; intervalMs?: number } = {},
+  options: { waitMs?: number; intervalMs?: number; fieldValidation?: 'Strict' } = {},
 ): Promise<ApplyOutcome> {
   const ref = refOf(body);
   const name = describeRef(ref);
   const path = objectPath(info, ref.name, ref.namespace);
+  const recreate = await checkRecreate(kube, info, body, fields, options.fieldValidation);
+  if (!recreate.ok) return recreate;
   const live = await kube.request<KubeObject>({ method: 'GET', path });
   if (isSuccess(live)) {
     const uid = live.body.metadata.uid;

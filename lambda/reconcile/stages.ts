@@ -16,6 +16,14 @@ export const WORKLOAD_STAGE = 2;
 /** Admission webhook configurations and admission policies, once what they call is in place. */
 export const ADMISSION_STAGE = 3;
 
+/** How messages name a stage (`stage "workloads" failed`). */
+export const STAGE_NAMES: Readonly<Record<number, string>> = {
+  [DEFINITIONS_STAGE]: 'namespaces and CRDs',
+  [CLUSTER_STAGE]: 'cluster RBAC and classes',
+  [WORKLOAD_STAGE]: 'workloads',
+  [ADMISSION_STAGE]: 'admission',
+};
+
 const ADMISSION_KINDS = new Set([
   'admissionregistration.k8s.io/ValidatingWebhookConfiguration',
   'admissionregistration.k8s.io/MutatingWebhookConfiguration',
@@ -52,6 +60,10 @@ export function stageOf(apiVersion: string, kind: string): number {
 
 export function isNamespace(ref: { apiVersion: string; kind: string }): boolean {
   return ref.kind === 'Namespace' && splitApiVersion(ref.apiVersion).group === '';
+}
+
+export function stageName(stage: number): string {
+  return STAGE_NAMES[stage] ?? `stage ${stage}`;
 }
 
 /**

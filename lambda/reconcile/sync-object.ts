@@ -45,6 +45,8 @@ export interface SyncContext {
   inventory: Map<string, InventoryEntry>;
   /** Dry run only: Namespaces this run would create, so objects in them cannot be dry-run yet. */
   pendingNamespaces: Set<string>;
+  /** Dry run only: bindings (by key) whose role this run would create, so they cannot be dry-run yet. */
+  pendingBindings?: Set<string>;
   /** Namespaces of the set deleted from the cluster that this run does not re-create. */
   goneNamespaces?: Set<string>;
   /** `Strict` when the server rejects unknown and duplicate fields on request (>= 1.25). */
@@ -97,7 +99,9 @@ export async function decideObject(ctx: SyncContext, object: PlannedObject): Pro
     disabled: reconcileDisabled(object.body),
     pending:
       (options.dryRun ?? false) &&
-      (object.awaitsCrd || ctx.pendingNamespaces.has(object.ref.namespace ?? '')),
+      (object.awaitsCrd ||
+        ctx.pendingNamespaces.has(object.ref.namespace ?? '') ||
+        (ctx.pendingBindings?.has(object.key) ?? false)),
     untouched:
       live !== undefined &&
       previous?.resourceVersion !== undefined &&

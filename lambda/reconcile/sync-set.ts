@@ -1,15 +1,19 @@
 /**
  * The desired set, all or nothing: every object is decided (and dry-run when it would be
- * written) before the first write, and when any object fails, nothing is written. The one
- * exception, as in Flux: Namespaces and CRDs of the first stage that other objects need before
- * those can be dry-run are applied first, and only once they passed their own dry run. Writes
- * then go stage by stage; custom resources wait for their CRD to be Established.
+ * written) before the first write, and when any object fails, nothing is written. The exceptions,
+ * as in Flux: what other objects of the set cannot be dry-run (truthfully) without goes first, and
+ * only once it passed its own dry run: Namespaces and CRDs of the first stage, then the Roles and
+ * ClusterRoles that bindings of the set refer to (a binding's escalation check reads its role;
+ * role-refs.ts). A role grants nothing until bound, so the promise holds. Writes then go stage by
+ * stage and stop at the first stage with a failed object; custom resources wait for their CRD to
+ * be Established. Every object of the set comes back with a result (set-report.ts).
  */
 import pLimit from 'p-limit';
 import type { Discovery } from '../cluster/discovery.ts';
 import { isCrd, kindsDefinedBy, waitEstablished } from './crds.ts';
 import { listMissing } from './live.ts';
-import { describeRef } from './refs.ts';
+import { rolesBoundInSet } from './role-refs.ts';
+import { refusal, resultOf, type StageStop, skippedResult, stopMessage } from './set-report.ts';
 import { DEFINITIONS_STAGE, isNamespace } from './stages.ts';
 import {
   decideObject,
@@ -25,10 +29,12 @@ import type { PlannedObject } from './validate.ts';
 const CRD_ESTABLISH_TIMEOUT_MS = 30_000;
 
 export interface SetSync {
-  /** What became of each object, by key. */
+  /** What became of each object of the set, by key (every object has a result). */
   synced: Map<string, ObjectSync>;
-  /** Set when objects failed before the first write: nothing (beyond first-stage needs) was written. */
+  /** Set when objects failed before the first write: nothing (beyond what the rest needed first) was written. */
   refused?: string;
+  /** Set when a stage failed and the objects of later stages were not written (`skipped`). */
+  stopped?: string;
 }
 
 export interface SetHooks {
@@ -71,6 +77,19 @@ export async function syncSet(ctx: SyncContext, objects: PlannedObject[], hooks:
     });
 
   const first = objects.filter((o) => o.stage === DEFINITIONS_STAGE);
+  // Bindings whose role is in the set: dry-run once that role is written (or known unchanged).
+  const boundRoles = rolesBoundInSet(objects);
+  const waitsForRole = (o: PlannedObject) => boundRoles.has(o.key);
+  /** The objects of the set `object` cannot be dry-run without: its Namespace, CRD, bound role. */
+  const needsOf = (object: PlannedObject): PlannedObject[] => [
+    ...first.filter(
+      (n) =>
+        (isNamespace(n.ref) && n.ref.name === object.ref.namespace) ||
+        (isCrd(n.ref) &&
+          kindsDefinedBy(n.body).some((k) => k.group === object.info.group && k.kind === object.info.kind)),
+    ),
+    ...[boundRoles.get(object.key)].filter((r): r is PlannedObject => r !== undefined),
+  ];
   await decide(first);
   // What the first stage creates or changes: objects in new Namespaces and custom resources of
   // new or changed CRDs cannot be dry-run (truthfully) before those are applied.
@@ -99,18 +118,11 @@ export async function syncSet(ctx: SyncContext, objects: PlannedObject[], hooks:
   // A dry run applies nothing: it reports what lands in pending Namespaces and CRDs as created.
   if (ctx.options.dryRun) for (const name of newNamespaces) ctx.pendingNamespaces.add(name);
   const deferred = ctx.options.dryRun ? [] : rest.filter(needsFirst);
-  await decide(rest.filter((o) => !deferred.includes(o)));
+  await decide(rest.filter((o) => !deferred.includes(o) && !waitsForRole(o)));
 
   let refused = refusal(objects, decisions, synced);
   if (!refused && deferred.length > 0) {
-    const needed = first.filter(
-      (o) =>
-        (isNamespace(o.ref) && deferred.some((d) => d.ref.namespace === o.ref.name)) ||
-        (isCrd(o.ref) &&
-          kindsDefinedBy(o.body).some((k) =>
-            deferred.some((d) => d.info.group === k.group && d.info.kind === k.kind),
-          )),
-    );
+    const needed = first.filter((n) => deferred.some((d) => needsOf(d).includes(n)));
     await write(needed, true);
     refused = refusal(objects, decisions, synced);
     if (!refused) {
@@ -122,7 +134,7 @@ export async function syncSet(ctx: SyncContext, objects: PlannedObject[], hooks:
       const needsCrd = (o: PlannedObject) =>
         o.awaitsCrd || changedKinds.has(`${o.info.group}/${o.info.kind}`);
       await allSettled([
-        decide(deferred.filter((o) => !needsCrd(o))),
+        decide(deferred.filter((o) => !needsCrd(o) && !waitsForRole(o))),
         (async () => {
           await Promise.all([
             awaitCrds(ctx, hooks.discovery, written, (o) => synced.get(o.key)?.result),
@@ -140,34 +152,55 @@ export async function syncSet(ctx: SyncContext, objects: PlannedObject[], hooks:
         })(),
       ]);
       refused = refusal(objects, decisions, synced);
-      if (refused) refused += ' (only the Namespaces and CRDs they need were applied first)';
-    }
-  }
-  if (!refused) {
-    for (const stage of [...new Set(objects.map((o) => o.stage))].sort((a, b) => a - b)) {
-      await write(objects.filter((o) => o.stage === stage));
     }
   }
 
+  // The roles bindings of the set refer to, as a stage of their own, then those bindings.
+  const bindings = rest.filter(waitsForRole);
+  if (!refused && bindings.length > 0) {
+    const roleOf = (binding: PlannedObject) => boundRoles.get(binding.key) as PlannedObject;
+    if (ctx.options.dryRun) {
+      // Nothing is written: a binding whose role this run would create is reported as written.
+      ctx.pendingBindings = new Set(
+        bindings.filter((b) => createsObject(decisions.get(roleOf(b).key))).map((b) => b.key),
+      );
+    } else {
+      await write([...new Set(bindings.map(roleOf))]);
+      refused = refusal(objects, decisions, synced);
+    }
+    if (!refused) {
+      await decide(bindings);
+      refused = refusal(objects, decisions, synced);
+    }
+  }
+
+  let stop: StageStop | undefined;
+  if (!refused) {
+    for (const stage of [...new Set(objects.map((o) => o.stage))].sort((a, b) => a - b)) {
+      const batch = objects.filter((o) => o.stage === stage);
+      await write(batch);
+      // A failed stage ends the run's writes: what comes later relies on it (a webhook on its Service).
+      const failed = batch.filter((o) => synced.get(o.key)?.result.action === 'failed');
+      if (failed.length > 0) {
+        stop = { stage, failed };
+        break;
+      }
+    }
+  }
+
+  let skipped = 0;
   for (const object of objects) {
     if (synced.has(object.key)) continue;
     const decision = decisions.get(object.key);
-    if (!decision) continue;
-    if (!decision.write) {
+    if (decision && !decision.write) {
       synced.set(object.key, decision.done);
       continue;
     }
-    synced.set(object.key, {
-      result: {
-        ...object.ref,
-        action: 'unchanged',
-        message:
-          'not applied: other objects of this set failed before the first write (a bad set writes nothing)',
-        diff: decision.diff(),
-      },
-    });
+    const failedNeed = needsOf(object).find((n) => resultOf(n, decisions, synced)?.action === 'failed');
+    synced.set(object.key, { result: skippedResult(object, decision, stop, failedNeed) });
+    skipped++;
   }
-  return { synced, refused };
+  return { synced, refused, ...(stop && skipped > 0 ? { stopped: stopMessage(stop, skipped) } : {}) };
 }
 
 /**
@@ -189,26 +222,6 @@ function createsObject(decision: ObjectDecision | undefined): boolean {
 function changesObject(decision: ObjectDecision | undefined): boolean {
   if (!decision) return false;
   return decision.write || ['created', 'configured'].includes(decision.done.result.action);
-}
-
-/** The run's refusal when any object failed so far, naming each failing object and its reason. */
-function refusal(
-  objects: PlannedObject[],
-  decisions: Map<string, ObjectDecision>,
-  synced: Map<string, ObjectSync>,
-): string | undefined {
-  const failed = objects.flatMap((o) => {
-    const sync = synced.get(o.key);
-    const decision = decisions.get(o.key);
-    const result = sync?.result ?? (decision && !decision.write ? decision.done.result : undefined);
-    if (result?.action !== 'failed') return [];
-    // Most messages name their object already: say it once.
-    const message = result.message ?? 'failed';
-    const name = describeRef(o.ref);
-    return [message.startsWith(name) ? message : `${name}: ${message}`];
-  });
-  if (failed.length === 0) return undefined;
-  return `nothing was applied: ${failed.length} object(s) failed before the first write:\n  ${failed.join('\n  ')}`;
 }
 
 /** The result of an object settled without a write. */

@@ -39,7 +39,19 @@ export interface ObjectRef {
   name: string;
 }
 
-export type Action = 'created' | 'configured' | 'unchanged' | 'pruned' | 'drifted' | 'orphaned' | 'failed';
+/**
+ * What became of an object. `skipped`: not written because the set was refused before its first
+ * write or an earlier stage failed (never reported as `unchanged`).
+ */
+export type Action =
+  | 'created'
+  | 'configured'
+  | 'unchanged'
+  | 'pruned'
+  | 'drifted'
+  | 'orphaned'
+  | 'failed'
+  | 'skipped';
 
 export type Health = 'Healthy' | 'Progressing' | 'Degraded' | 'Unknown';
 

@@ -105,7 +105,7 @@ describe('one request whose connection keeps breaking', () => {
     expect(result.resources.filter((r) => r.action === 'created').map((r) => r.name)).toEqual([NS]);
     expect(
       result.resources
-        .filter((r) => r.action === 'unchanged')
+        .filter((r) => r.action === 'skipped')
         .map((r) => `${r.name}: ${r.message}`)
         .sort(),
     ).toEqual(['fine-1', 'fine-2'].map((name) => `${name}: ${NOT_APPLIED}`));

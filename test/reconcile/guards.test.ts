@@ -189,7 +189,7 @@ describe('failures of single objects', () => {
     });
     // A bad set writes nothing: the app's own new object is not created either.
     expect(actionOf(result, 'ConfigMap', 'own')).toMatchObject({
-      action: 'unchanged',
+      action: 'skipped',
       message: /^not applied/,
     });
     expect(result.outcome).toBe('Failed');
@@ -221,8 +221,8 @@ describe('failures of single objects', () => {
         /^Deployment guard-immutable\/web: spec\.selector is immutable.*delete and re-create/,
       ),
     });
-    expect(actionOf(result, 'ConfigMap', 'a')?.action).toBe('unchanged');
-    expect(actionOf(result, 'ConfigMap', 'b')?.action).toBe('unchanged');
+    expect(actionOf(result, 'ConfigMap', 'a')?.action).toBe('skipped');
+    expect(actionOf(result, 'ConfigMap', 'b')?.action).toBe('skipped');
     expect(result.outcome).toBe('Failed');
     // Nothing of rev2 was applied: rev1 stays the synced revision.
     expect(result.state.revision).toBe('rev1');
@@ -257,7 +257,7 @@ describe('failures of single objects', () => {
     });
     // The Namespace goes first (the ConfigMaps cannot be dry-run without it); nothing else is written.
     expect(actionOf(result, 'Namespace', NS)?.action).toBe('created');
-    expect(actionOf(result, 'ConfigMap', 'fine')?.action).toBe('unchanged');
+    expect(actionOf(result, 'ConfigMap', 'fine')?.action).toBe('skipped');
     expect(await kubectlGet(cp.kubeconfig, 'configmap', 'fine', NS)).toBeUndefined();
   });
 });

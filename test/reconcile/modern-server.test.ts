@@ -80,7 +80,7 @@ describe('a current API server', () => {
       action: 'failed',
       message: expect.stringContaining('minReplicas must not exceed maxReplicas'),
     });
-    expect(actionOf(first, 'Scaler', 'ok')?.action).toBe('unchanged');
+    expect(actionOf(first, 'Scaler', 'ok')?.action).toBe('skipped');
     expect(first.outcome).toBe('Failed');
     expect(await kubectlGet(cp.kubeconfig, `scalers.${GROUP}`, 'bad', NS)).toBeUndefined();
     expect(await kubectlGet(cp.kubeconfig, `scalers.${GROUP}`, 'ok', NS)).toBeUndefined();

@@ -8,13 +8,16 @@
  *   `orphaned`, count and setting named), the run's applies stand; `--prune-limit` allows it
  * - `driftless.dev/prune: disabled` (in Git or added live) -> never deleted; dropped from the
  *   inventory; the run ends Synced
+ * - a Namespace removed from Git that holds such an object -> not deleted (`orphaned`, naming
+ *   it, the decision row logged); no Secret value or AWS key in anything the run leaves
  */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { kubectl, kubectlGet } from '../support/kubectl.ts';
-import { configMapYaml, driftlessJson, localRepo, namespaceYaml, resourceOf } from './cli-repo.ts';
+import { actions, configMapYaml, driftlessJson, localRepo, namespaceYaml, resourceOf } from './cli-repo.ts';
+import { driftlessCli } from './hostile-harness.ts';
 
 const cp = inject('controlPlane');
 let workDir: string;
@@ -85,7 +88,7 @@ describe('prune guards', () => {
     expect(resourceOf(run.result, 'CustomResourceDefinition', 'widgets.guards.driftless.dev')).toMatchObject({
       action: 'orphaned',
       message: expect.stringMatching(
-        /custom resources of it exist that this app does not own \(Widget guards-crd\/theirs\)/,
+        /custom resources of it must stay \(Widget guards-crd\/theirs of app "guards-crd-user"\)/,
       ),
     });
     expect(
@@ -109,7 +112,9 @@ describe('prune guards', () => {
     expect(resourceOf(run.result, 'ConfigMap', 'mine')?.action).toBe('pruned');
     expect(resourceOf(run.result, 'Namespace', 'guards-ns')).toMatchObject({
       action: 'orphaned',
-      message: expect.stringMatching(/it holds ConfigMap guards-ns\/hand-made, which is not this app's/),
+      message: expect.stringMatching(
+        /it holds ConfigMap guards-ns\/hand-made \(owned by no app: no driftless.dev\/app label\)/,
+      ),
     });
     expect(await kubectlGet(cp.kubeconfig, 'configmap', 'hand-made', 'guards-ns')).toBeDefined();
 
@@ -191,5 +196,82 @@ describe('prune guards', () => {
     const next = await sync(args);
     expect(next.code).toBe(0);
     expect(resourceOf(next.result, 'ConfigMap', 'in-git')).toBeUndefined();
+  });
+
+  it('keeps a Namespace that holds an object marked driftless.dev/prune: disabled; nothing secret in what the run leaves', async () => {
+    const NS = 'guards-ns-x';
+    const awsCanary = 'FAKECANARYAWSKEYpruneGuards0123456789abcdef';
+    const secretCanary = 'FAKECANARYSECRETVALUEprunedWithTheApp';
+    const planted = process.env.AWS_SECRET_ACCESS_KEY;
+    process.env.AWS_SECRET_ACCESS_KEY = awsCanary;
+    try {
+      const repo = await localRepo(join(workDir, 'ns-x'));
+      await repo.commit({
+        'ns.yaml': namespaceYaml(NS),
+        'keepme.yaml': configMapYaml(
+          NS,
+          'keepme',
+          'one',
+          '  annotations: { driftless.dev/prune: disabled }\n',
+        ),
+        'other.yaml': configMapYaml(NS, 'other', 'one'),
+        // Pruned with the rest; the Namespace check reads Secrets' metadata, never their data.
+        'secret.yaml': `apiVersion: v1\nkind: Secret\nmetadata:\n  name: creds\n  namespace: ${NS}\nstringData:\n  password: ${secretCanary}\n`,
+      });
+      const args = ['--app', 'guards-ns-x', '--repo', repo.dir];
+      expect((await sync(args)).code).toBe(0);
+
+      await repo.commit({ 'ns.yaml': null, 'keepme.yaml': null, 'other.yaml': null, 'secret.yaml': null });
+      const run = await sync([...args, '--allow-empty']);
+      expect(run.code).toBe(1);
+      expect(actions(run.result)).toEqual([
+        'unchanged ConfigMap keepme',
+        'pruned ConfigMap other',
+        'pruned Secret creds',
+        `orphaned Namespace ${NS}`,
+      ]);
+      expect(resourceOf(run.result, 'ConfigMap', 'keepme')?.message).toMatch(/kept in place/);
+      expect(resourceOf(run.result, 'Namespace', NS)?.message).toBe(
+        `Namespace ${NS} not pruned: it holds ConfigMap ${NS}/keepme (driftless.dev/prune: disabled); left in place until that object is gone`,
+      );
+      expect(run.stderr).toMatch(
+        new RegExp(`prune decided \\(object="Namespace ${NS}" action=orphaned decision=namespace-holds-kept`),
+      );
+      expect((await kubectlGet(cp.kubeconfig, 'namespace', NS))?.metadata.deletionTimestamp).toBeUndefined();
+      expect(await kubectlGet(cp.kubeconfig, 'configmap', 'keepme', NS)).toBeDefined();
+
+      // The run record says the same.
+      const history = await driftlessCli([
+        'history',
+        '--app',
+        'guards-ns-x',
+        '--limit',
+        '1',
+        '--output',
+        'json',
+        '--history',
+        `sqlite:${join(workDir, 'history.db')}`,
+      ]);
+      const record = JSON.parse(history.stdout.trim());
+      expect(resourceOf(record, 'Namespace', NS)).toMatchObject({ action: 'orphaned' });
+
+      const stored = (
+        await Promise.all(
+          ['history.db', 'history.db-wal'].map((f) =>
+            readFile(join(workDir, f)).catch(() => Buffer.alloc(0)),
+          ),
+        )
+      )
+        .map((b) => b.toString('latin1'))
+        .join('\n');
+      const left = [run.stdout, run.stderr, history.stdout, history.stderr, stored].join('\n');
+      expect(left).toContain('keepme');
+      for (const canary of [awsCanary, secretCanary, Buffer.from(secretCanary).toString('base64')]) {
+        expect(left).not.toContain(canary);
+      }
+    } finally {
+      if (planted === undefined) delete process.env.AWS_SECRET_ACCESS_KEY;
+      else process.env.AWS_SECRET_ACCESS_KEY = planted;
+    }
   });
 });

@@ -1,0 +1,122 @@
+/**
+ * A scoped identity for the reconcile tests: a ServiceAccount whose rights are exactly the rules
+ * given (namespaced, and optionally cluster-wide), and its token from the TokenRequest API, as a
+ * KubeClient and as a kubeconfig (for kubectl as the observer). On this bare kube-apiserver no
+ * controller aggregates the built-in `admin`/`edit` ClusterRoles, so the rules are spelled out.
+ */
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { isSuccess } from '../../lambda/cluster/api-errors.ts';
+import { createKubeClient, type KubeClient } from '../../lambda/cluster/kube-client.ts';
+import { adminClient, cp } from './harness.ts';
+
+export interface PolicyRule {
+  apiGroups: string[];
+  resources: string[];
+  verbs: string[];
+}
+
+export interface ScopedIdentity {
+  kube: KubeClient;
+  kubeconfig: string;
+  /** `system:serviceaccount:<namespace>:deployer` */
+  user: string;
+}
+
+/** What the built-in namespace `admin` ClusterRole grants on RBAC: no `bind`, no `escalate`. */
+export const NAMESPACE_ADMIN_RBAC: PolicyRule = {
+  apiGroups: ['rbac.authorization.k8s.io'],
+  resources: ['roles', 'rolebindings'],
+  verbs: ['create', 'delete', 'deletecollection', 'get', 'list', 'patch', 'update', 'watch'],
+};
+
+/** What `admin`/`edit` grant on the core kinds a test set uses. */
+export const NAMESPACE_EDIT_CORE: PolicyRule = {
+  apiGroups: [''],
+  resources: ['configmaps', 'services', 'serviceaccounts'],
+  verbs: ['create', 'delete', 'deletecollection', 'get', 'list', 'patch', 'update', 'watch'],
+};
+
+const RBAC = 'rbac.authorization.k8s.io/v1';
+
+/**
+ * Creates `namespace` (as the cluster admin), a `deployer` ServiceAccount in it bound to `rules`
+ * there and to `clusterRules` cluster-wide, and mints its token (one hour).
+ */
+export async function scopedIdentity(
+  namespace: string,
+  rules: PolicyRule[],
+  clusterRules: PolicyRule[] = [],
+): Promise<ScopedIdentity> {
+  const admin = adminClient();
+  const subject = { kind: 'ServiceAccount', name: 'deployer', namespace };
+  const create = async (path: string, body: object) => {
+    const res = await admin.request({ method: 'POST', path, body });
+    if (!isSuccess(res) && res.status !== 409)
+      throw new Error(`creating ${path} failed: HTTP ${res.status} ${JSON.stringify(res.body)}`);
+    return res.body;
+  };
+  await create('/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: namespace } });
+  await create(`/api/v1/namespaces/${namespace}/serviceaccounts`, {
+    apiVersion: 'v1',
+    kind: 'ServiceAccount',
+    metadata: { name: 'deployer' },
+  });
+  await create(`/apis/rbac.authorization.k8s.io/v1/namespaces/${namespace}/roles`, {
+    apiVersion: RBAC,
+    kind: 'Role',
+    metadata: { name: 'deployer' },
+    rules,
+  });
+  await create(`/apis/rbac.authorization.k8s.io/v1/namespaces/${namespace}/rolebindings`, {
+    apiVersion: RBAC,
+    kind: 'RoleBinding',
+    metadata: { name: 'deployer' },
+    roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'deployer' },
+    subjects: [subject],
+  });
+  if (clusterRules.length > 0) {
+    await create('/apis/rbac.authorization.k8s.io/v1/clusterroles', {
+      apiVersion: RBAC,
+      kind: 'ClusterRole',
+      metadata: { name: `${namespace}-deployer` },
+      rules: clusterRules,
+    });
+    await create('/apis/rbac.authorization.k8s.io/v1/clusterrolebindings', {
+      apiVersion: RBAC,
+      kind: 'ClusterRoleBinding',
+      metadata: { name: `${namespace}-deployer` },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: `${namespace}-deployer` },
+      subjects: [subject],
+    });
+  }
+  // The TokenRequest API, as `kubectl create token` uses it.
+  const minted = (await create(`/api/v1/namespaces/${namespace}/serviceaccounts/deployer/token`, {
+    apiVersion: 'authentication.k8s.io/v1',
+    kind: 'TokenRequest',
+    spec: { expirationSeconds: 3600 },
+  })) as { status: { token: string } };
+  const token = minted.status.token;
+  const kubeconfig = join(await mkdtemp(join(tmpdir(), 'driftless-scoped-')), 'kubeconfig');
+  await writeFile(
+    kubeconfig,
+    JSON.stringify({
+      apiVersion: 'v1',
+      kind: 'Config',
+      'current-context': namespace,
+      contexts: [{ name: namespace, context: { cluster: 'local', user: namespace, namespace } }],
+      clusters: [{ name: 'local', cluster: { server: cp.server, 'certificate-authority': cp.caFile } }],
+      users: [{ name: namespace, user: { token } }],
+    }),
+  );
+  return {
+    kube: createKubeClient({
+      server: cp.server,
+      caPem: cp.caPem,
+      authorization: async () => `Bearer ${token}`,
+    }),
+    kubeconfig,
+    user: `system:serviceaccount:${namespace}:deployer`,
+  };
+}
