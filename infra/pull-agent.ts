@@ -352,6 +352,9 @@ export class PullAgent extends Construct {
         ...(webhook === true
           ? {}
           : { secret: webhook.secret, reservedConcurrency: webhook.reservedConcurrency }),
+        appSecretArns: this.config.apps.flatMap((app) => app.webhook?.secretArn ?? []),
+        encryptionKey: props.encryptionKey,
+        deadLetterQueue: this.deadLetterQueue,
         logRetention: props.logRetention,
         removalPolicy,
       });

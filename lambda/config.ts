@@ -7,6 +7,7 @@ import { parse } from 'yaml';
 import { z } from 'zod';
 import { agentReactionSettings, appReactionSettings } from './notify/settings.ts';
 import { AWS_REGION, DNS_LABEL, IAM_ROLE_ARN } from './setting-patterns.ts';
+import type { RenderOptions } from './source/render/render.ts';
 import { RENDER_MODES } from './source/render/settings.ts';
 import {
   hasUserInfo,
@@ -74,6 +75,27 @@ export const clusterSchema = z.strictObject({
     .optional(),
 });
 
+/**
+ * Bounds of one renderer process (`helm template`, `kubectl kustomize`): past one it is killed and
+ * the run fails before any write. Set by the platform team here, never by a repository. Its own
+ * key, as `render` already names an app's render mode.
+ */
+export const renderLimitsSchema = z.strictObject({
+  /** Resident memory of the renderer, in MiB. Keep it well under the function's memory. Default 512. */
+  maxMemoryMiB: z.number().int().min(64).max(10_240).optional(),
+  /** CPU time (user + system) of the renderer, in seconds. Default 30. */
+  maxCpuSeconds: z.number().int().min(1).max(900).optional(),
+  /** Wall-clock time of the renderer, in seconds. Default 60. */
+  timeoutSeconds: z.number().int().min(1).max(900).optional(),
+});
+
+const webhookSecretArn = z
+  .string()
+  .regex(
+    /^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]+$/,
+    'must be a Secrets Manager secret ARN (arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME)',
+  );
+
 export const appSchema = z.strictObject({
   name: appName,
   /** https URL of the Git repository (a local path is accepted by the CLI only); never with credentials. */
@@ -103,6 +125,8 @@ export const appSchema = z.strictObject({
       values: z.record(z.string(), z.unknown()).optional(),
     })
     .optional(),
+  /** Overrides the agent-wide `renderLimits`, key by key, for an app whose render needs more (or less). */
+  renderLimits: renderLimitsSchema.optional(),
   /** Kustomize: `allowRemoteBases` lets the renderer fetch URLs in `resources` (off: no network). */
   kustomize: z.strictObject({ allowRemoteBases: z.boolean().optional() }).optional(),
   /** Take over existing objects without this app's label (forced apply, then labelled). */
@@ -124,6 +148,8 @@ export const appSchema = z.strictObject({
     .optional(),
   /** Most objects one run may prune. Default: half of what the app owned, when it owned more than 5. */
   pruneLimit: z.number().int().nonnegative().optional(),
+  /** This app's own push secret: only a push signed with it starts the app (not the agent-wide one). */
+  webhook: z.strictObject({ secretArn: webhookSecretArn }).optional(),
 });
 
 /** The repo setting never holds credentials (it lands in templates and logs) nor a plain-http remote host. */
@@ -144,6 +170,8 @@ function checkRepo(repo: string, ctx: z.RefinementCtx): void {
 export const configSchema = z
   .strictObject({
     apps: z.array(appSchema).min(1, 'list at least one app'),
+    /** Bounds of every app's renderer; an app's own `renderLimits` overrides them key by key. */
+    renderLimits: renderLimitsSchema.optional(),
     ...agentReactionSettings,
   })
   .superRefine((config, ctx) => {
@@ -157,6 +185,13 @@ export const configSchema = z
         });
       }
       seen.add(app.name);
+      if (app.webhook && !config.webhook) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['apps', index, 'webhook'],
+          message: 'needs the push receiver: set webhook: true (or its settings) at the top level',
+        });
+      }
       const url = app.credentialsSecret ? parseRepoUrl(app.repo) : undefined;
       const overHttp = url && plainHttpCredentialsReason(url, 'the credentials');
       if (overHttp)
@@ -176,7 +211,22 @@ export function appScope(app: Pick<AppConfig, 'namespace' | 'scope'>): {
     clusterKinds: app.scope?.clusterKinds ?? ['Namespace'],
   };
 }
+/** The render options of an app's runs: its `renderLimits` over the agent's, then the defaults. */
+export function appRenderOptions(
+  config: Pick<DriftlessConfig, 'renderLimits'>,
+  app: Pick<AppConfig, 'renderLimits'>,
+): RenderOptions {
+  const setting = <K extends keyof RenderLimits>(key: K) =>
+    app.renderLimits?.[key] ?? config.renderLimits?.[key];
+  const timeoutSeconds = setting('timeoutSeconds');
+  return {
+    maxMemoryMiB: setting('maxMemoryMiB'),
+    maxCpuSeconds: setting('maxCpuSeconds'),
+    timeoutMs: timeoutSeconds === undefined ? undefined : timeoutSeconds * 1000,
+  };
+}
 export type AppConfig = z.infer<typeof appSchema>;
+export type RenderLimits = z.infer<typeof renderLimitsSchema>;
 export type DriftlessConfig = z.infer<typeof configSchema>;
 
 export class ConfigError extends Error {

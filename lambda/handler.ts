@@ -5,6 +5,8 @@
  * It throws only for invocation-level errors (bad event, unknown app, bad config, history store
  * unreachable), so the function's Errors metric means "the agent is broken", not "a manifest is
  * bad": a failed sync is a normal result, recorded in the history and counted in SyncFailures.
+ * A failure nothing awaits (a stray rejection, a throw in a timer) is the agent broken too: the
+ * deployed handler records the run `Failed`, then lets the runtime fail the invocation (`last-resort.ts`).
  *
  * Environment:
  * - `DRIFTLESS_CONFIG_FILE`: the app config (YAML/JSON, validated with `loadConfigFile`).
@@ -26,41 +28,31 @@ import { z } from 'zod';
 import { appIdentities } from './cluster/app-identity.ts';
 import { appSessionName } from './cluster/app-role.ts';
 import { connectCluster } from './cluster/target.ts';
-import { type AppConfig, appScope, ConfigError, type DriftlessConfig, loadConfigFile } from './config.ts';
+import {
+  type AppConfig,
+  appRenderOptions,
+  appScope,
+  ConfigError,
+  type DriftlessConfig,
+  loadConfigFile,
+} from './config.ts';
 import { openHistoryStore } from './history/open-store.ts';
-import type { HistoryStore, RunStatus } from './history/store.ts';
+import type { HistoryStore } from './history/store.ts';
+import { guardRun, installLastResort } from './last-resort.ts';
 import { logSyncRun, type SyncLogger } from './log.ts';
 import { type RunEventPublisher, runEventPublisher } from './notify/publish.ts';
-import type { Action, Health } from './reconcile/types.ts';
+import { recordMetrics, type SyncSummary, summarize, suspendedSummary } from './run-summary.ts';
+import type { RenderOptions } from './source/render/render.ts';
 import { loadSource } from './source/source.ts';
-import { type ClusterConnector, runSync, type SourceLoader, type SyncRun } from './sync.ts';
+import { type ClusterConnector, runSync, type SourceLoader, type SyncInput } from './sync.ts';
+
+export type { SyncSummary };
 
 /** What the schedule sends. */
 export interface SyncEvent {
   app: string;
   /** What asked for the run, stored in the history. @default 'schedule' */
   trigger?: 'schedule' | 'webhook';
-}
-
-/** What an invocation returns: the run without its per-object detail (that is in the history). */
-export interface SyncSummary {
-  app: string;
-  runId?: string;
-  cluster: string;
-  revision: string;
-  previousRevision?: string;
-  /** The run's status; `Suspended` when the app is suspended in the config and nothing ran. */
-  outcome: RunStatus | 'Suspended';
-  dryRun: boolean;
-  counts: Partial<Record<Action, number>>;
-  /** The app's health at the end of the run (worst of its objects). */
-  health?: Health;
-  startedAt?: string;
-  finishedAt?: string;
-  durationMs: number;
-  error?: string;
-  /** Earlier runs this one found dead and marked `Interrupted`. */
-  interrupted: string[];
 }
 
 /** Everything the handler would otherwise build from the environment; tests replace pieces. */
@@ -85,6 +77,11 @@ export interface HandlerDeps {
   now?: () => number;
   /** @default a publisher to `DRIFTLESS_EVENT_BUS`; none when it is unset */
   publishRunEvent?: RunEventPublisher;
+  /**
+   * Add the process-wide last resort on the first invocation: a failure nothing awaits records
+   * the run `Failed` and is handed to the runtime's own listeners. @default false (`handler` sets it)
+   */
+  lastResort?: boolean;
 }
 
 const eventSchema = z.object({
@@ -112,7 +109,7 @@ export function createHandler(deps: HandlerDeps = {}): SyncHandler {
   const identities = appIdentities(process.env.DRIFTLESS_APP_ROLE_ARN_PREFIX, deps.sts);
   const secretsClients = new Map<string, SecretsManagerClient>();
   // Per app: the Secrets Manager client and the cluster connection run as the app's own role.
-  const sourceFor = (app: string): SourceLoader =>
+  const sourceFor = (app: string, render: RenderOptions): SourceLoader =>
     deps.loadSource ??
     ((settings, context) => {
       let secrets = secretsClients.get(app);
@@ -121,7 +118,14 @@ export function createHandler(deps: HandlerDeps = {}): SyncHandler {
         secretsClients.set(app, secrets);
       }
       const cacheDir = join(process.env.DRIFTLESS_CACHE_DIR ?? '/tmp/driftless', 'git');
-      return loadSource(settings, { cacheDir, secrets, logger: syncLogger, ca: deps.gitCa, ...context });
+      return loadSource(settings, {
+        cacheDir,
+        secrets,
+        logger: syncLogger,
+        ca: deps.gitCa,
+        render,
+        ...context,
+      });
     });
   const connectFor = (app: string): ClusterConnector =>
     deps.connect ?? ((target) => connectCluster(target, { credentials: identities(app) }));
@@ -131,6 +135,15 @@ export function createHandler(deps: HandlerDeps = {}): SyncHandler {
     deps.publishRunEvent ?? (eventBus ? runEventPublisher({ eventBus, logger: syncLogger }) : undefined);
 
   return async (event, context) => {
+    // On the first invocation, not at import: by then the runtime's own listeners are in place.
+    if (deps.lastResort) {
+      installLastResort({
+        logger: syncLogger,
+        flush: () => logger.flushBuffer(),
+        exitCode: 1,
+        passToPrevious: true,
+      });
+    }
     if (context) logger.addContext(context);
     const parsed = eventSchema.safeParse(event);
     if (!parsed.success) {
@@ -145,40 +158,18 @@ export function createHandler(deps: HandlerDeps = {}): SyncHandler {
         logger.info('app suspended: nothing to do', { app: app.name });
         return suspendedSummary(app);
       }
-      const run = await runSync(
-        {
-          app: app.name,
-          source: {
-            repo: app.repo,
-            ref: app.ref,
-            path: app.path,
-            credentialsSecret: app.credentialsSecret,
-            app: app.name,
-            render: { mode: app.render, namespace: app.namespace, helm: app.helm, kustomize: app.kustomize },
-          },
-          target: {
-            type: 'eks',
-            name: app.cluster.name,
-            region: app.cluster.region,
-            roleArn: app.cluster.roleArn,
-            sessionName: appSessionName(app.name),
-          },
-          namespace: app.namespace,
-          prune: app.prune,
-          selfHeal: app.selfHeal,
-          allowEmpty: app.allowEmpty,
-          adopt: app.adopt,
-          scope: appScope(app),
-          pruneLimit: app.pruneLimit,
-          trigger: parsed.data.trigger,
-        },
-        {
-          store: await store(),
-          loadSource: sourceFor(app.name),
+      const history = await store();
+      const input = appSyncInput(app, parsed.data.trigger);
+      const renderOptions = appRenderOptions(await config(), app);
+      const run = await guardRun(history, (onRunStarted) =>
+        runSync(input, {
+          store: history,
+          loadSource: sourceFor(app.name, renderOptions),
           connect: connectFor(app.name),
           logger: syncLogger,
           now: deps.now,
-        },
+          onRunStarted,
+        }),
       );
       logSyncRun(syncLogger, run);
       recordMetrics(metrics, run);
@@ -191,6 +182,41 @@ export function createHandler(deps: HandlerDeps = {}): SyncHandler {
       if (metrics.hasStoredMetrics()) metrics.publishStoredMetrics();
       logger.removeKeys(['app']);
     }
+  };
+}
+
+/** What one run of a deployed app is: its settings from the config, the EKS target as its own role. */
+function appSyncInput(app: AppConfig, trigger: SyncEvent['trigger']): SyncInput {
+  return {
+    app: app.name,
+    source: {
+      repo: app.repo,
+      ref: app.ref,
+      path: app.path,
+      credentialsSecret: app.credentialsSecret,
+      app: app.name,
+      render: {
+        mode: app.render,
+        namespace: app.namespace,
+        helm: app.helm,
+        kustomize: app.kustomize,
+      },
+    },
+    target: {
+      type: 'eks',
+      name: app.cluster.name,
+      region: app.cluster.region,
+      roleArn: app.cluster.roleArn,
+      sessionName: appSessionName(app.name),
+    },
+    namespace: app.namespace,
+    prune: app.prune,
+    selfHeal: app.selfHeal,
+    allowEmpty: app.allowEmpty,
+    adopt: app.adopt,
+    scope: appScope(app),
+    pruneLimit: app.pruneLimit,
+    trigger,
   };
 }
 
@@ -210,58 +236,6 @@ const MAX_ECHO = 100;
 
 function excerpt(text: string): string {
   return text.length > MAX_ECHO ? `${text.slice(0, MAX_ECHO)}… (${text.length} characters)` : text;
-}
-
-/** One EMF document per run, dimension `app`. Drift healed on the same revision counts as drift. */
-function recordMetrics(metrics: Metrics, run: SyncRun): void {
-  const { record } = run;
-  // A run that found the lease taken did nothing; its log line says so, the metrics stay clean.
-  if (record.outcome === 'Skipped') return;
-  const counts = record.counts;
-  const applied = (counts.created ?? 0) + (counts.configured ?? 0);
-  const sameRevision = record.revision !== '' && record.revision === run.previousRevision;
-  metrics.addDimension('app', record.app);
-  metrics.addMetric('SyncRuns', MetricUnit.Count, 1);
-  metrics.addMetric('SyncFailures', MetricUnit.Count, record.outcome === 'Failed' ? 1 : 0);
-  // The heartbeat: an alarm fires when no run of the app ended Synced for a while (infra/alarms.ts).
-  metrics.addMetric('SyncedRuns', MetricUnit.Count, record.outcome === 'Synced' ? 1 : 0);
-  metrics.addMetric('DriftDetected', MetricUnit.Count, (counts.drifted ?? 0) + (sameRevision ? applied : 0));
-  metrics.addMetric('ObjectsApplied', MetricUnit.Count, applied);
-  metrics.addMetric('ObjectsPruned', MetricUnit.Count, counts.pruned ?? 0);
-  metrics.addMetric('SyncDuration', MetricUnit.Milliseconds, record.durationMs);
-}
-
-function summarize(run: SyncRun): SyncSummary {
-  const { record } = run;
-  return {
-    app: record.app,
-    runId: record.runId,
-    cluster: record.cluster ?? '',
-    revision: record.revision,
-    previousRevision: run.previousRevision,
-    outcome: record.outcome,
-    dryRun: record.dryRun,
-    counts: record.counts,
-    health: record.health,
-    startedAt: record.startedAt,
-    finishedAt: record.finishedAt,
-    durationMs: record.durationMs,
-    error: record.error,
-    interrupted: run.interrupted.map((dead) => dead.runId),
-  };
-}
-
-function suspendedSummary(app: AppConfig): SyncSummary {
-  return {
-    app: app.name,
-    cluster: `${app.cluster.name} (${app.cluster.region})`,
-    revision: '',
-    outcome: 'Suspended',
-    dryRun: false,
-    counts: {},
-    durationMs: 0,
-    interrupted: [],
-  };
 }
 
 /** Powertools takes attributes as extra arguments; an absent one must not be passed as `undefined`. */
@@ -305,4 +279,4 @@ function once<T>(create: () => Promise<T>): () => Promise<T> {
 }
 
 /** The function the stack deploys: `handler.handler`. */
-export const handler: SyncHandler = createHandler();
+export const handler: SyncHandler = createHandler({ lastResort: true });

@@ -36,8 +36,11 @@ export type LoadedSource = Pick<LoadedRevision, 'revision' | 'objects'>;
 
 /** Fetches the app's manifests. The shells bind `loadSource` from `source/source.ts` with their options. */
 export type SourceLoader = (settings: SourceSettings, context?: SourceContext) => Promise<LoadedSource>;
-/** What a run offers its source loader: the live cluster's capabilities, for Helm charts. */
-export type SourceContext = Pick<LoadSourceOptions, 'capabilities'>;
+/**
+ * What a run offers its source loader: the live cluster's capabilities, for Helm charts, and the
+ * app and cluster whose cache folder the load uses (one app's caches are never another's).
+ */
+export type SourceContext = Pick<LoadSourceOptions, 'capabilities' | 'partition'>;
 /** Opens a Kubernetes client for a target. The shells bind `connectCluster` from `cluster/target.ts`. */
 export type ClusterConnector = (target: ClusterTarget) => Promise<KubeClient>;
 export type Reconciler = typeof reconcileEngine;
@@ -90,6 +93,8 @@ export interface SyncDeps {
   leaseTtlMs?: number;
   /** Identifies this run. @default a time-ordered random id */
   runId?: string;
+  /** Told the run's record as soon as it exists, so a shell's last resort (`last-resort.ts`) can finish it `Failed`. */
+  onRunStarted?: (record: SyncRecord) => void;
 }
 
 /** What a sync did, for the shells to print, log and measure. */
@@ -137,6 +142,7 @@ export async function runSync(input: SyncInput, deps: SyncDeps): Promise<SyncRun
     resources: [],
     counts: {},
   };
+  deps.onRunStarted?.(base);
 
   // Operator controls (driftless suspend / pin), read first: a suspended app's sync is skipped
   // before the cluster is reached or anything is fetched or written; a pinned app syncs its commit.
@@ -234,7 +240,10 @@ async function syncSteps(
       ref: input.source.ref,
     });
     // A Helm chart renders for the live cluster (its version and API versions).
-    const source = await deps.loadSource(input.source, { capabilities: () => clusterCapabilities(kube) });
+    const source = await deps.loadSource(input.source, {
+      capabilities: () => clusterCapabilities(kube),
+      partition: { app: key.app, cluster: key.cluster },
+    });
     revision = source.revision;
 
     step = 'read state';

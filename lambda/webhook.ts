@@ -6,10 +6,12 @@
  *
  * Answers: 401 for a missing or wrong signature (before the body is parsed), 413 for a body over
  * the bound, 200 to a ping, 202 to every signed push, whether it matched apps or not, so the
- * answer says nothing about which apps exist.
+ * answer says nothing about which apps exist. A push starts only the apps whose secret signed it
+ * (an app's own `webhook.secretArn`, else the agent-wide secret: `webhook/secrets.ts`); an empty
+ * or whitespace-only secret verifies nothing.
  *
  * Environment (the stack sets it): `DRIFTLESS_CONFIG_FILE`, `DRIFTLESS_FUNCTION` (the agent
- * function), `DRIFTLESS_WEBHOOK_SECRET` (Secrets Manager secret id),
+ * function), `DRIFTLESS_WEBHOOK_SECRET` (Secrets Manager secret id of the agent-wide secret),
  * `DRIFTLESS_WEBHOOK_MAX_BODY_BYTES` @default 1 MiB.
  */
 import { Logger } from '@aws-lambda-powertools/logger';
@@ -19,6 +21,7 @@ import type { LambdaFunctionURLEvent } from 'aws-lambda';
 import { ConfigError, type DriftlessConfig, loadConfigFile } from './config.ts';
 import { errorMessage } from './log.ts';
 import { appsForPush, normaliseRepoUrl, parseWebhookRequest } from './webhook/push.ts';
+import { appsSignedFor, loadWebhookKeys, type SecretReader, type WebhookKey } from './webhook/secrets.ts';
 import { verifySignature } from './webhook/signature.ts';
 
 export const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
@@ -28,8 +31,11 @@ const SECRET_CACHE_MS = 5 * 60_000;
 export interface WebhookDeps {
   /** @default `loadConfigFile(DRIFTLESS_CONFIG_FILE)`, once per container */
   loadConfig?: () => Promise<DriftlessConfig>;
-  /** The shared secret. @default `DRIFTLESS_WEBHOOK_SECRET` from Secrets Manager, cached 5 minutes */
-  getSecret?: () => Promise<string>;
+  /**
+   * Reads a secret: an app's by its ARN, the agent-wide one when called without. The values are
+   * kept 5 minutes. @default Secrets Manager, the agent-wide one named by `DRIFTLESS_WEBHOOK_SECRET`
+   */
+  getSecret?: SecretReader;
   /** Starts a sync of one app without waiting for it. @default an async Lambda Invoke of `DRIFTLESS_FUNCTION` */
   startSync?: (app: string) => Promise<void>;
   /** @default `DRIFTLESS_WEBHOOK_MAX_BODY_BYTES` or 1 MiB */
@@ -63,6 +69,18 @@ export function createWebhookHandler(deps: WebhookDeps = {}): WebhookHandler {
   };
   const getSecret = deps.getSecret ?? secretsManagerSecret();
   const startSync = deps.startSync ?? lambdaInvoker();
+  // Loaded once per 5 minutes, so a refused secret is logged once then, not on every request.
+  let keys: { value: Promise<WebhookKey[]>; at: number } | undefined;
+  const loadKeys = () => {
+    if (!keys || Date.now() - keys.at >= SECRET_CACHE_MS) {
+      const value = loadConfig().then((loaded) => loadWebhookKeys(loaded.apps, getSecret, logger));
+      keys = { value, at: Date.now() };
+      value.catch(() => {
+        keys = undefined;
+      });
+    }
+    return keys.value;
+  };
 
   return async (event) => {
     if (event.requestContext?.http?.method !== 'POST') return answer(405, 'POST a push event');
@@ -72,10 +90,18 @@ export function createWebhookHandler(deps: WebhookDeps = {}): WebhookHandler {
     const body = Buffer.from(event.body ?? '', event.isBase64Encoded ? 'base64' : 'utf8');
     if (body.length > maxBodyBytes) return answer(413, `body over ${maxBodyBytes} bytes`);
 
-    const verification = verifySignature(headers, body, await getSecret());
+    const usable = await loadKeys();
+    const verification = verifySignature(
+      headers,
+      body,
+      usable.map((key) => key.value),
+    );
     if (!verification.ok) {
       logger.warn('webhook refused', {
-        reason: verification.reason,
+        // With no usable secret, the reason was logged once when the secrets were loaded.
+        reason: usable.length
+          ? verification.reason
+          : 'no usable webhook secret (see "webhook secret refused")',
         sourceIp: event.requestContext.http.sourceIp,
       });
       return answer(401, 'signature missing or invalid');
@@ -89,9 +115,12 @@ export function createWebhookHandler(deps: WebhookDeps = {}): WebhookHandler {
     if (request.kind === 'ping') return answer(200, 'pong');
     if (request.kind === 'ignored') return answer(202, 'accepted');
 
-    const apps = appsForPush((await loadConfig()).apps, request.push).map((app) => app.name);
+    const signedWith = verification.matched.map((index) => usable[index]!);
+    const signedFor = appsSignedFor((await loadConfig()).apps, signedWith);
+    const apps = appsForPush(signedFor, request.push).map((app) => app.name);
     logger.info('webhook push', {
       provider: verification.provider,
+      signedWith: signedWith.map((key) => key.setting),
       repo: normaliseRepoUrl(request.push.repoUrls[0]!),
       ref: request.push.ref,
       apps,
@@ -116,17 +145,14 @@ function lowercaseKeys(headers: Record<string, string | undefined>): Record<stri
   return Object.fromEntries(Object.entries(headers).map(([key, value]) => [key.toLowerCase(), value]));
 }
 
-function secretsManagerSecret(): () => Promise<string> {
+/** A secret that holds no string (binary, or never set) reads as empty: refused like one. */
+function secretsManagerSecret(): SecretReader {
   let client: SecretsManagerClient | undefined;
-  let cached: { value: string; at: number } | undefined;
-  return async () => {
-    if (cached && Date.now() - cached.at < SECRET_CACHE_MS) return cached.value;
-    const secretId = requireEnv('DRIFTLESS_WEBHOOK_SECRET');
+  return async (secretArn) => {
+    const secretId = secretArn ?? requireEnv('DRIFTLESS_WEBHOOK_SECRET');
     client ??= new SecretsManagerClient({});
     const { SecretString } = await client.send(new GetSecretValueCommand({ SecretId: secretId }));
-    if (!SecretString) throw new ConfigError(`webhook secret ${secretId} holds no string`);
-    cached = { value: SecretString.trim(), at: Date.now() };
-    return cached.value;
+    return SecretString ?? '';
   };
 }
 

@@ -6,7 +6,7 @@
  */
 import { join } from 'node:path';
 import { Command } from 'commander';
-import { loadSource, type SourceSettings } from '../source/source.ts';
+import { loadSource, type SourceSettings, stateCacheKey } from '../source/source.ts';
 import { controlLine, withControls } from './controls-store.ts';
 import { appOption, historyOption } from './options.ts';
 import { shortRevision } from './render.ts';
@@ -49,7 +49,14 @@ export function pinCommand(): Command {
       try {
         ({ revision } = await loadSource(
           { ...source, ref: options.revision },
-          { cacheDir, logger, secrets },
+          // The app's own cache folder, apart from its syncs' (which are per cluster).
+          {
+            cacheDir,
+            cacheKey: stateCacheKey,
+            partition: { app: options.app, cluster: 'local' },
+            logger,
+            secrets,
+          },
         ));
       } catch (error) {
         throw new Error(

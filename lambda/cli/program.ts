@@ -20,11 +20,12 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 import { withAwsHint } from '../aws-hints.ts';
 import { connectCluster } from '../cluster/target.ts';
 import { openHistoryStore } from '../history/open-store.ts';
+import { guardRun } from '../last-resort.ts';
 import { errorMessage } from '../log.ts';
 import type { SyncResult } from '../reconcile/types.ts';
 import { AWS_REGION, DNS_LABEL, IAM_ROLE_ARN } from '../setting-patterns.ts';
-import { loadSource, type RenderMode } from '../source/source.ts';
-import { type ClusterTarget, runSync, type SyncInput } from '../sync.ts';
+import { loadSource, type RenderMode, stateCacheKey } from '../source/source.ts';
+import { type ClusterTarget, runSync, type SyncDeps, type SyncInput, toResult } from '../sync.ts';
 import type { ConfiguredApp } from './app-config.ts';
 import { EXIT, ExitSignal, exit } from './exit.ts';
 import { historyCommand } from './history.ts';
@@ -128,11 +129,12 @@ async function runSyncCommand(options: SyncOptions): Promise<void> {
     const configured = options.config
       ? await (await import('./app-config.ts')).configuredApp(options.config, options.app)
       : undefined;
-    input = syncInput(options, configured);
+    const runInput = syncInput(options, configured);
+    input = runInput;
     const store = await openHistoryStore(options.history);
     try {
       const cacheDir = join(process.env.DRIFTLESS_CACHE_DIR ?? '.driftless', 'git');
-      const run = await runSync(input, {
+      const deps: SyncDeps = {
         store,
         logger,
         loadSource: async (settings, context) => {
@@ -140,10 +142,16 @@ async function runSyncCommand(options: SyncOptions): Promise<void> {
           const secrets = settings.credentialsSecret
             ? new (await import('@aws-sdk/client-secrets-manager')).SecretsManagerClient({})
             : undefined;
-          return loadSource(settings, { cacheDir, logger, secrets, ...context });
+          return loadSource(settings, { cacheDir, cacheKey: stateCacheKey, logger, secrets, ...context });
         },
         connect: (target) => connectCluster(target),
-      });
+      };
+      // Should the process meet a failure nothing awaits, the run is recorded Failed and printed.
+      const run = await guardRun(
+        store,
+        (onRunStarted) => runSync(runInput, { ...deps, onRunStarted }),
+        (failed) => printResult(toResult(failed), options.output, { quiet: options.quiet }),
+      );
       await printResult(run.result, options.output, { quiet: options.quiet, status: run.record.outcome });
       await exit(exitCode(run.result, options.wait !== undefined));
     } finally {

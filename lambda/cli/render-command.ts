@@ -2,7 +2,8 @@
  * `driftless render`: prints the objects an app's folder yields (plain manifests, or what
  * Kustomize or Helm render), as YAML, like `kustomize build` or `flux build`. Secret values are
  * masked unless `--show-secrets`. A Helm chart renders for the cluster of the kubeconfig
- * (`.Capabilities`), or with Helm's defaults when `--offline`.
+ * (`.Capabilities`), or with Helm's defaults when `--offline`. When the renderer fails, its full
+ * error output is shown here (runs, logs and events keep only its first lines, masked).
  */
 import { join } from 'node:path';
 import { Command, Option } from 'commander';
@@ -10,8 +11,10 @@ import { stringify } from 'yaml';
 import { clusterCapabilities } from '../cluster/capabilities.ts';
 import { connectCluster } from '../cluster/target.ts';
 import type { KubeObject } from '../reconcile/types.ts';
+import { renderErrorDetail } from '../source/render/render.ts';
 import { RENDER_MODES } from '../source/render/settings.ts';
-import { loadSource, type RenderMode } from '../source/source.ts';
+import { loadSource, type RenderMode, stateCacheKey } from '../source/source.ts';
+import { renderFailureText } from './render.ts';
 import { stderrLogger } from './stderr-logger.ts';
 
 /** `--render`, shared by `sync`, `plan` and `render`. */
@@ -64,12 +67,17 @@ export function renderCommand(): Command {
         },
         {
           cacheDir,
+          cacheKey: stateCacheKey,
           logger: stderrLogger(),
           capabilities: options.offline
             ? undefined
             : async () => clusterCapabilities(await connectCluster(target)),
         },
-      );
+      ).catch(async (error: unknown) => {
+        const detail = renderErrorDetail(error);
+        if (detail) await writeStderr(renderFailureText(detail));
+        throw error;
+      });
       const documents = source.objects.map(({ object }) =>
         stringify(options.showSecrets ? object : maskSecret(object), { lineWidth: 0 }),
       );
@@ -78,6 +86,13 @@ export function renderCommand(): Command {
         process.stdout.write(text, (error) => (error ? reject(error) : resolve())),
       );
     });
+}
+
+/** The person running `render` sees the renderer's whole error output; nothing else keeps it. */
+function writeStderr(text: string): Promise<void> {
+  return new Promise((resolve, reject) =>
+    process.stderr.write(text, (error) => (error ? reject(error) : resolve())),
+  );
 }
 
 /** A copy of a Secret with every `data`/`stringData` value replaced by `***`, keys kept. */

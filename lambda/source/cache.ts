@@ -1,58 +1,54 @@
 /**
- * The on-disk clone cache: one bare object store per repository (and credentials), reused between
- * warm Lambda runs and CLI runs, bounded in size. Past the bound the least recently used entries
- * are wiped; the entry in use is wiped last, and then simply re-cloned.
+ * The on-disk cache: a folder per app and cluster (named by an HMAC, see `cache-key.ts`) holding
+ * that app's bare object stores (one per repository and credentials) and parsed-manifest entries,
+ * reused between warm Lambda runs and CLI runs, bounded in size. Past the bound the least recently
+ * used app folders are wiped first, then the current app's other entries, then the entry in use,
+ * which is simply re-cloned.
  */
-import { createHmac, randomBytes } from 'node:crypto';
-import { link, lstat, mkdir, readdir, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { lstat, mkdir, readdir, rm, stat, utimes } from 'node:fs/promises';
+import { join, relative, sep } from 'node:path';
+import { type CachePartition, cacheMac, partitionId } from './cache-key.ts';
+import type { ManifestCacheScope } from './manifest-cache.ts';
 
 /** Default bound of the whole cache folder: half of Lambda's default 512 MB `/tmp`. */
 export const DEFAULT_MAX_CACHE_BYTES = 256 * 1024 * 1024;
 
 /**
- * The entry folder for a repository. The credentials take part in the key, so a commit cached
- * with one app's credentials is never served to an app whose credentials were not checked. The
- * key is an HMAC with a random key kept in the cache folder, so a folder name cannot be used to
- * guess a weak password offline.
+ * The entry folder for a repository in an app's folder. The credentials take part in the key, so
+ * a commit cached with some credentials is never served to a load whose credentials were not
+ * checked. The name is an HMAC with the cache's secret (kept outside the cache folder), so it
+ * cannot be used to guess a weak password offline.
  */
-export async function cacheEntry(
-  cacheDir: string,
+export function cacheEntry(
+  partitionDir: string,
   url: string,
   authorization: string | undefined,
-): Promise<string> {
-  const key = createHmac('sha256', await cacheKey(cacheDir))
-    .update(`${url}\n${authorization ?? ''}`)
-    .digest('hex')
-    .slice(0, 24);
-  return join(cacheDir, key);
+  key: Buffer,
+): string {
+  return join(
+    partitionDir,
+    cacheMac(key, 'git entry', url, authorization ?? '')
+      .toString('hex')
+      .slice(0, 24),
+  );
 }
 
-const keys = new Map<string, Promise<Buffer>>();
-
-/** The cache folder's HMAC key: made once, atomically, shared by every load and process. */
-function cacheKey(cacheDir: string): Promise<Buffer> {
-  let key = keys.get(cacheDir);
-  if (!key) {
-    key = readOrCreateKey(cacheDir);
-    keys.set(cacheDir, key);
-    key.catch(() => keys.delete(cacheDir));
-  }
-  return key;
-}
-
-async function readOrCreateKey(cacheDir: string): Promise<Buffer> {
-  const path = join(cacheDir, '.key');
-  const existing = await readFile(path).catch(() => undefined);
-  if (existing?.length === 32) return existing;
-  await mkdir(cacheDir, { recursive: true });
-  // Written aside, then linked into place: link fails if another process got there first, and a
-  // reader never sees a half-written key.
-  const partial = `${path}.${randomBytes(6).toString('hex')}`;
-  await writeFile(partial, randomBytes(32), { mode: 0o600 });
-  await link(partial, path).catch(() => undefined);
-  await rm(partial, { force: true });
-  return readFile(path);
+/**
+ * The app's folder of the cache, made when missing. Anything else in its place (a planted symlink
+ * or file) is removed first, so an app's entries are never written into another's folder.
+ */
+export async function openAppCache(input: {
+  cacheDir: string;
+  partition: CachePartition;
+  key: Buffer;
+  logger?: ManifestCacheScope['logger'];
+}): Promise<ManifestCacheScope> {
+  const partition = partitionId(input.key, input.partition);
+  const dir = join(input.cacheDir, partition.slice(0, 32));
+  const self = await lstat(dir).catch(() => undefined);
+  if (self && !self.isDirectory()) await rm(dir, { recursive: true, force: true });
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  return { root: input.cacheDir, dir, key: input.key, partition, logger: input.logger };
 }
 
 const locks = new Map<string, Promise<unknown>>();
@@ -67,6 +63,12 @@ export async function withEntryLock<T>(entry: string, fn: () => Promise<T>): Pro
   } finally {
     if (locks.get(entry) === run) locks.delete(entry);
   }
+}
+
+/** Whether a load of this process uses `path` or an entry inside it. */
+function inUse(path: string): boolean {
+  for (const entry of locks.keys()) if (entry === path || entry.startsWith(path + sep)) return true;
+  return false;
 }
 
 /** Total bytes of regular files under `dir`, or of `dir` itself when it is a file (0 when absent). */
@@ -88,9 +90,9 @@ export async function directorySize(dir: string): Promise<number> {
 }
 
 /**
- * Keeps `cacheDir` under `maxBytes`: wipes least recently used entries (clones and parsed-manifest
- * files) other than `current` (and not in use by another load), then `current` itself. Returns
- * what was wiped.
+ * Keeps `cacheDir` under `maxBytes`, least recently used first: other apps' folders, then the
+ * other entries of the folders that hold `current` (a clone, or an app's folder), then `current`
+ * itself. Entries another load of this process uses are kept. Returns what was wiped.
  */
 export async function enforceCacheBound(
   cacheDir: string,
@@ -99,28 +101,41 @@ export async function enforceCacheBound(
 ): Promise<string[]> {
   let size = await directorySize(cacheDir);
   if (size <= maxBytes) return [];
-  const names = await readdir(cacheDir).catch(() => [] as string[]);
-  const others = [];
-  for (const name of names) {
-    const path = join(cacheDir, name);
-    if (path === current || locks.has(path) || name.startsWith('.key')) continue;
-    const info = await stat(path).catch(() => undefined);
-    if (info) others.push({ path, mtimeMs: info.mtimeMs });
+  const chain: string[] = [];
+  for (const part of current ? relative(cacheDir, current).split(sep) : []) {
+    chain.push(join(chain.at(-1) ?? cacheDir, part));
   }
-  others.sort((a, b) => a.mtimeMs - b.mtimeMs);
   const wiped: string[] = [];
-  for (const entry of current ? [...others, { path: current }] : others) {
-    if (size <= maxBytes) break;
-    const bytes = await directorySize(entry.path);
-    await rm(entry.path, { recursive: true, force: true });
-    wiped.push(entry.path);
+  const wipe = async (path: string) => {
+    const bytes = await directorySize(path);
+    await rm(path, { recursive: true, force: true });
+    wiped.push(path);
     size -= bytes;
+  };
+  for (const [level, parent] of [cacheDir, ...chain.slice(0, -1)].entries()) {
+    for (const path of await leastRecentlyUsed(parent, chain[level])) {
+      if (size <= maxBytes) return wiped;
+      await wipe(path);
+    }
   }
+  if (current && size > maxBytes) await wipe(current);
   return wiped;
 }
 
-/** Marks an entry as just used, for least-recently-used eviction. */
-export async function touchEntry(entry: string): Promise<void> {
+/** The entries of `dir` other than `keep` and those in use, least recently used first. */
+async function leastRecentlyUsed(dir: string, keep: string | undefined): Promise<string[]> {
+  const found = [];
+  for (const name of await readdir(dir).catch(() => [] as string[])) {
+    const path = join(dir, name);
+    if (path === keep || inUse(path)) continue;
+    const info = await stat(path).catch(() => undefined);
+    if (info) found.push({ path, mtimeMs: info.mtimeMs });
+  }
+  return found.sort((a, b) => a.mtimeMs - b.mtimeMs).map((entry) => entry.path);
+}
+
+/** Marks entries as just used, for least-recently-used eviction. */
+export async function touchEntry(...entries: string[]): Promise<void> {
   const now = new Date();
-  await utimes(entry, now, now).catch(() => undefined);
+  for (const entry of entries) await utimes(entry, now, now).catch(() => undefined);
 }

@@ -11,13 +11,18 @@ import {
   cacheEntry,
   DEFAULT_MAX_CACHE_BYTES,
   enforceCacheBound,
+  openAppCache,
   touchEntry,
   withEntryLock,
 } from './cache.ts';
+import { type CacheKeySource, type CachePartition, resolveCacheKey } from './cache-key.ts';
 import { resolveCredentials, scrubSecrets, splitUrlCredentials } from './credentials.ts';
 import { redactUrl, SourceError } from './errors.ts';
+import { credentialsSetting, isHttpError, toSourceError } from './fetch-errors.ts';
+import { openSealedStore, sealStore } from './git-seal.ts';
 import { createTransport } from './http-transport.ts';
 import { resolveLocalRevision } from './local.ts';
+import type { ManifestCacheScope } from './manifest-cache.ts';
 import { type ManifestLimits, manifestLimits } from './manifests.ts';
 import { fetchRevision } from './remote.ts';
 import { loadObjects } from './render/load-objects.ts';
@@ -26,6 +31,7 @@ import type { ClusterCapabilities, Renderer, RenderSettings } from './render/set
 import { insecureRepoReason, plainHttpCredentialsReason } from './repo-url.ts';
 import { normalizeRepoPath } from './tree.ts';
 
+export { type CacheKeySource, type CachePartition, stateCacheKey } from './cache-key.ts';
 export { redactUrl, SourceError } from './errors.ts';
 export { DEFAULT_MANIFEST_LIMITS, type ManifestLimits, parseManifests } from './manifests.ts';
 export type { ClusterCapabilities, RenderMode, RenderSettings } from './render/settings.ts';
@@ -54,8 +60,16 @@ export interface SourceLogger {
 }
 
 export interface LoadSourceOptions {
-  /** Clone cache folder, reused between runs. Lambda: `/tmp/driftless/git`; CLI: `.driftless/git`. */
+  /** Cache folder, reused between runs, a folder per app and cluster in it. Lambda: `/tmp/driftless/git`; CLI: `.driftless/git`. */
   cacheDir: string;
+  /** Whose caches this load uses (a run passes its app and cluster). @default `{ app: settings.app ?? '', cluster: 'local' }` */
+  partition?: CachePartition;
+  /**
+   * The secret cache entries are named and sealed with; never keep it in `cacheDir`. The CLI passes
+   * {@link stateCacheKey} (a key file in the user's state folder). @default a random key held in
+   * this process's memory (the Lambda's: its `/tmp` lives as long as the process)
+   */
+  cacheKey?: CacheKeySource;
   /** Reads `credentialsSecret`. Required only when an app names one. */
   secrets?: SecretsManagerClient;
   /** Gets one line per load (repo without credentials, revision, bytes); never a credential. */
@@ -105,9 +119,11 @@ export async function loadSource(
   const limits = manifestLimits(options.limits);
   const path = normalizeRepoPath(settings.path);
   const repo = redactUrl(settings.repo);
-  const result = isRemote(settings.repo)
-    ? await loadRemote(settings, path, limits, options)
-    : await loadLocal(settings, path, limits, options);
+  const remote = isRemote(settings.repo);
+  const scope = await appCache(settings, options);
+  const result = remote
+    ? await loadRemote(settings, path, limits, options, scope)
+    : await loadLocal(settings, path, limits, options, scope);
   options.logger?.info('source loaded', {
     repo,
     ref: settings.ref,
@@ -125,6 +141,24 @@ export async function loadSource(
   return result;
 }
 
+/** The app's folder of the cache, and the secret its entries are sealed with. */
+async function appCache(settings: SourceSettings, options: LoadSourceOptions): Promise<ManifestCacheScope> {
+  let key: Buffer;
+  try {
+    key = await resolveCacheKey(options.cacheKey);
+  } catch (error) {
+    throw new SourceError(`cannot read the cache key: ${(error as Error).message}`, { cause: error });
+  }
+  const partition = options.partition ?? { app: settings.app ?? '', cluster: 'local' };
+  try {
+    return await openAppCache({ cacheDir: options.cacheDir, partition, key, logger: options.logger });
+  } catch (error) {
+    throw new SourceError(`cannot use cache folder ${options.cacheDir}: ${(error as Error).message}`, {
+      cause: error,
+    });
+  }
+}
+
 function isRemote(repo: string): boolean {
   if (/^https?:\/\//i.test(repo)) return true;
   if (/^(ssh|git):\/\//i.test(repo) || /^[\w.-]+@[\w.-]+:/.test(repo)) {
@@ -138,14 +172,16 @@ async function loadLocal(
   path: string,
   limits: ManifestLimits,
   options: LoadSourceOptions,
+  scope: ManifestCacheScope,
 ): Promise<LoadedSource> {
   const cache = {};
   try {
     const { gitdir, commit } = await resolveLocalRevision(settings.repo, settings.ref, cache);
     // A local repo has no clone in the cache, but its parsed manifests live there: keep the bound.
-    await enforceCacheBound(options.cacheDir, undefined, options.maxCacheBytes ?? DEFAULT_MAX_CACHE_BYTES);
+    await enforceCacheBound(options.cacheDir, scope.dir, options.maxCacheBytes ?? DEFAULT_MAX_CACHE_BYTES);
+    await touchEntry(scope.dir);
     const parsed = await loadObjects({
-      ...objectsInput(settings, options, limits),
+      ...objectsInput(settings, options, limits, scope),
       gitdir,
       commit,
       path,
@@ -163,6 +199,7 @@ async function loadRemote(
   path: string,
   limits: ManifestLimits,
   options: LoadSourceOptions,
+  scope: ManifestCacheScope,
 ): Promise<LoadedSource> {
   const { url, username, password } = splitUrlCredentials(settings.repo);
   // Before any secret is read or request made: no credential goes out in clear text, and nothing
@@ -178,7 +215,7 @@ async function loadRemote(
     secrets: options.secrets,
   });
   const maxCacheBytes = options.maxCacheBytes ?? DEFAULT_MAX_CACHE_BYTES;
-  const gitdir = await cacheEntry(options.cacheDir, url, credentials.headers.Authorization);
+  const gitdir = cacheEntry(scope.dir, url, credentials.headers.Authorization, scope.key);
   const transport = createTransport({
     repo: url,
     timeoutMs: options.timeoutMs ?? DEFAULT_TIMEOUT_MS,
@@ -198,7 +235,7 @@ async function loadRemote(
       cache,
     });
     const parsed = await loadObjects({
-      ...objectsInput(settings, options, limits),
+      ...objectsInput(settings, options, limits, scope),
       repo: url,
       gitdir,
       commit: revision.commit,
@@ -217,8 +254,11 @@ async function loadRemote(
           count: wiped.length,
           maxCacheBytes,
         });
+      const intact = await openSealedStore(scope, gitdir);
+      let loaded: LoadedSource | undefined;
       try {
-        return await attempt();
+        loaded = await attempt();
+        return loaded;
       } catch (error) {
         if (error instanceof SourceError || isHttpError(error)) throw error;
         // Anything else is the cache's fault (a run killed mid-write, a corrupt pack): start clean once.
@@ -227,9 +267,12 @@ async function loadRemote(
           error: scrubSecrets((error as Error).message, credentials.secrets),
         });
         await rm(gitdir, { recursive: true, force: true });
-        return await attempt();
+        loaded = await attempt();
+        return loaded;
       } finally {
-        await touchEntry(gitdir);
+        // Sealed as this load left it (a failed load too: it may have begun a store).
+        if (!intact || !loaded || loaded.fetched) await sealStore(scope, gitdir).catch(() => undefined);
+        await touchEntry(gitdir, scope.dir);
       }
     } catch (error) {
       throw toSourceError(error, url, settings.credentialsSecret, credentials, username !== undefined);
@@ -237,21 +280,15 @@ async function loadRemote(
   });
 }
 
-/** Names where the credentials of a load come from (never their value), or `undefined` without any. */
-function credentialsSetting(
-  secretId: string | undefined,
-  username?: string,
-  password?: string,
-): string | undefined {
-  if (secretId) return `the credentials of credentialsSecret ${secretId}`;
-  if (username || password) return 'the credentials in the repository URL (user:password@)';
-  return undefined;
-}
-
-function objectsInput(settings: SourceSettings, options: LoadSourceOptions, limits: ManifestLimits) {
-  const { cacheDir, render: renderOptions, capabilities } = options;
+function objectsInput(
+  settings: SourceSettings,
+  options: LoadSourceOptions,
+  limits: ManifestLimits,
+  manifestCache: ManifestCacheScope,
+) {
+  const { render: renderOptions, capabilities } = options;
   return {
-    cacheDir,
+    manifestCache,
     repo: settings.repo,
     limits,
     render: settings.render,
@@ -259,45 +296,4 @@ function objectsInput(settings: SourceSettings, options: LoadSourceOptions, limi
     renderOptions,
     capabilities,
   };
-}
-
-function isHttpError(error: unknown): error is { data: { statusCode: number; statusMessage: string } } {
-  return (error as { code?: string })?.code === 'HttpError';
-}
-
-/** Says what the user should check: the credentials for 401/403/404, the server for the rest. */
-function toSourceError(
-  error: unknown,
-  url: string,
-  secretId: string | undefined,
-  credentials: { headers: Record<string, string>; secrets: string[] },
-  fromUrl: boolean,
-): SourceError {
-  const scrub = (message: string) => scrubSecrets(message, credentials.secrets);
-  if (error instanceof SourceError) {
-    const scrubbed = new SourceError(scrub(error.message), { cause: error });
-    scrubbed.revision = error.revision;
-    return scrubbed;
-  }
-  if (isHttpError(error)) {
-    const { statusCode, statusMessage } = error.data;
-    const status = `HTTP ${statusCode}${statusMessage ? ` ${statusMessage}` : ''}`;
-    const sent = credentials.headers.Authorization !== undefined;
-    const which = secretId ? `from secret ${secretId}` : fromUrl ? 'from the URL' : '';
-    if (statusCode === 401 || statusCode === 403) {
-      return new SourceError(
-        sent
-          ? `${url}: credentials ${which} were rejected (${status})`
-          : `${url}: credentials are missing: the server requires them (${status}); set credentialsSecret`,
-      );
-    }
-    if (statusCode === 404) {
-      return new SourceError(
-        `${url}: repository not found (${status}); check the URL, and the credentials${sent ? ` ${which}` : ' (none are set)'}: private repositories answer 404 to missing or rejected credentials`,
-      );
-    }
-    return new SourceError(`cannot fetch ${url}: the server answered ${status}`);
-  }
-  const message = error instanceof Error ? error.message : String(error);
-  return new SourceError(scrub(`cannot fetch ${url}: ${message}`), { cause: error });
 }

@@ -1,5 +1,6 @@
 /**
- * Who may trigger a sync: a push receiver answers only requests signed with the shared secret.
+ * Who may trigger a sync: a push receiver answers only requests signed with a secret it holds
+ * (the agent-wide one, or an app's own).
  * Three forms, chosen by the header present:
  * - GitHub: `X-Hub-Signature-256: sha256=<hex HMAC-SHA256 of the body>`
  * - GitLab: `X-Gitlab-Token: <the secret itself>`
@@ -17,21 +18,39 @@ export const SIGNATURE_HEADERS: Readonly<Record<WebhookProvider, string>> = {
   generic: 'x-driftless-signature-256',
 };
 
-export type Verification = { ok: true; provider: WebhookProvider } | { ok: false; reason: string };
+/** Which of the secrets verified the request (indexes into the list given), and the sender's form. */
+export type Verification =
+  | { ok: true; provider: WebhookProvider; matched: number[] }
+  | { ok: false; reason: string };
 
-/** Checks a request's signature; `headers` have lowercase names (as Lambda Function URLs give them). */
+/**
+ * Checks a request's signature against every secret (each app may have its own); `headers` have
+ * lowercase names (as Lambda Function URLs give them). An empty or whitespace-only secret never
+ * verifies anything: it would make the empty HMAC key, which anyone can sign with.
+ */
 export function verifySignature(
   headers: Readonly<Record<string, string | undefined>>,
   body: Buffer,
-  secret: string,
+  secrets: readonly string[],
 ): Verification {
   for (const provider of ['github', 'gitlab', 'generic'] as const) {
     const value = headers[SIGNATURE_HEADERS[provider]];
     if (value === undefined) continue;
-    const valid = provider === 'gitlab' ? tokenMatches(value, secret) : hmacMatches(value, body, secret);
-    return valid ? { ok: true, provider } : { ok: false, reason: `${provider} signature does not match` };
+    const matched = secrets.flatMap((secret, index) => {
+      if (!usableSecret(secret)) return [];
+      const valid = provider === 'gitlab' ? tokenMatches(value, secret) : hmacMatches(value, body, secret);
+      return valid ? [index] : [];
+    });
+    return matched.length
+      ? { ok: true, provider, matched }
+      : { ok: false, reason: `${provider} signature does not match` };
   }
   return { ok: false, reason: 'no signature header' };
+}
+
+/** Whether a secret can key an HMAC: not empty, not only whitespace. */
+export function usableSecret(secret: string): boolean {
+  return secret.trim() !== '';
 }
 
 /** The value of `X-Hub-Signature-256` / `X-Driftless-Signature-256` for a body. */

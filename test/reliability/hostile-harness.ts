@@ -148,8 +148,10 @@ export async function hostileSync(
     {
       store: env.store,
       logger: logs,
-      loadSource: (settings) =>
+      // The run's context too (capabilities, the app's cache partition), as the shells pass it.
+      loadSource: (settings, context) =>
         loadSource(settings, {
+          ...context,
           cacheDir: env.cacheDir,
           logger: logs,
           limits: options.limits,

@@ -1,9 +1,8 @@
 /** Parsed manifests are reused by commit: an unchanged revision is neither read nor parsed again. */
-import { execFile } from 'node:child_process';
-import { mkdir, mkdtemp, readdir, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { mkdir, mkdtemp, readdir, rm, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cacheEntry, enforceCacheBound } from '../../lambda/source/cache.ts';
 import { loadSource } from '../../lambda/source/source.ts';
@@ -12,10 +11,11 @@ import { type GitServer, startGitServer } from '../support/git-server.ts';
 const configMap = (name: string, value: string) =>
   `apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ${name}\ndata:\n  value: "${value}"\n`;
 
-const exec = promisify(execFile);
 let server: GitServer;
 let cacheDir: string;
-const entries = async () => (await readdir(cacheDir)).filter((name) => name.startsWith('manifests-'));
+/** Manifest entries anywhere in the cache (each app has a folder of its own), as paths relative to it. */
+const entries = async () =>
+  (await readdir(cacheDir, { recursive: true })).filter((name) => basename(name).startsWith('manifests-'));
 
 beforeAll(async () => {
   server = await startGitServer();
@@ -105,39 +105,42 @@ describe('the parsed-manifest cache', () => {
     }
   });
 
-  it('names clone folders by an HMAC with a key of its own, not a plain hash of the credentials', async () => {
-    const [one, two] = [
-      await mkdtemp(join(tmpdir(), 'driftless-key-')),
-      await mkdtemp(join(tmpdir(), 'driftless-key-')),
-    ];
+  it('bounds the cache by app folder: the least recently used app first, then the current app’s other entries', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'driftless-cache-apps-'));
     try {
-      const auth = `Basic ${Buffer.from('deploy:hunter2').toString('base64')}`;
-      const a = await cacheEntry(one, 'https://git.example/x.git', auth);
-      const b = await cacheEntry(two, 'https://git.example/x.git', auth);
-      expect(basename(a)).not.toBe(basename(b));
-      expect(await cacheEntry(one, 'https://git.example/x.git', auth)).toBe(a);
-      const key = await stat(join(one, '.key'));
-      expect(key.size).toBe(32);
-      expect(key.mode & 0o077).toBe(0);
-    } finally {
-      await rm(one, { recursive: true, force: true });
-      await rm(two, { recursive: true, force: true });
-    }
-  });
-
-  it('gives every process racing on a fresh cache the same key, so they share one clone folder', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'driftless-key-race-'));
-    try {
-      const module = new URL('../../lambda/source/cache.ts', import.meta.url).href;
-      const script = `const { cacheEntry } = await import(${JSON.stringify(module)});
-        console.log(await cacheEntry(${JSON.stringify(dir)}, 'https://git.example/x.git', 'Basic abc'));`;
-      const run = () =>
-        exec(process.execPath, ['--input-type=module', '-e', script]).then(({ stdout }) => stdout.trim());
-      const entries = await Promise.all([run(), run(), run(), run(), run(), run()]);
-      expect(new Set(entries).size).toBe(1);
-      expect(await cacheEntry(dir, 'https://git.example/x.git', 'Basic abc')).toBe(entries[0]);
+      const file = async (path: string, kib: number, ageMs: number) => {
+        await mkdir(join(dir, path, '..'), { recursive: true });
+        await writeFile(join(dir, path), Buffer.alloc(kib * 1024));
+        const at = new Date(Date.now() - ageMs);
+        await utimes(join(dir, path), at, at);
+        await utimes(join(dir, path, '..'), at, at);
+      };
+      await file('app-old/clone/pack', 200, 120_000);
+      await file('app-recent/clone/pack', 200, 60_000);
+      await file('app-current/stale/pack', 200, 90_000);
+      await file('app-current/clone/pack', 100, 0);
+      await utimes(join(dir, 'app-current'), new Date(), new Date());
+      const current = join(dir, 'app-current', 'clone');
+      expect(await enforceCacheBound(dir, current, 550 * 1024)).toEqual([join(dir, 'app-old')]);
+      expect(await enforceCacheBound(dir, current, 150 * 1024)).toEqual([
+        join(dir, 'app-recent'),
+        join(dir, 'app-current', 'stale'),
+      ]);
+      expect(await enforceCacheBound(dir, current, 50 * 1024)).toEqual([current]);
+      expect(await readdir(dir)).toEqual(['app-current']);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
+  });
+
+  it('names clone folders by an HMAC with the cache secret, and keeps no key in the cache folder', async () => {
+    const auth = `Basic ${Buffer.from('deploy:hunter2').toString('base64')}`;
+    const [one, two] = [randomBytes(32), randomBytes(32)];
+    const a = cacheEntry(cacheDir, 'https://git.example/x.git', auth, one);
+    expect(basename(a)).not.toBe(basename(cacheEntry(cacheDir, 'https://git.example/x.git', auth, two)));
+    expect(cacheEntry(cacheDir, 'https://git.example/x.git', auth, one)).toBe(a);
+    expect(basename(a)).not.toContain('hunter2');
+    const names = await readdir(cacheDir, { recursive: true });
+    expect(names.filter((name) => /(^|\/)\.key|cache\.key/.test(name))).toEqual([]);
   });
 });

@@ -193,9 +193,11 @@ describe('loadSource from a remote repository', () => {
     const repo = await server.createRepo('corrupt');
     const sha = await repo.commit({ 'cm.yaml': configMap('a') });
     await loadSource({ repo: repo.url }, options);
-    // The clone is the folder; the cache also holds its key and parsed-manifest files.
-    const entry = (await readdir(cacheDir, { withFileTypes: true })).find((e) => e.isDirectory())?.name;
-    const packDir = join(cacheDir, entry ?? '', 'objects', 'pack');
+    // The clone is the folder holding objects/pack, inside the app's folder of the cache.
+    const packDir = join(
+      cacheDir,
+      (await readdir(cacheDir, { recursive: true })).find((name) => name.endsWith('objects/pack')) ?? '',
+    );
     for (const file of await readdir(packDir)) {
       if (file.endsWith('.pack')) await rm(join(packDir, file));
     }

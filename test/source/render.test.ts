@@ -6,7 +6,7 @@ import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { redactToolLine } from '../../lambda/source/render/run-tool.ts';
+import { redactToolLine } from '../../lambda/source/render/error-text.ts';
 import { type LoadSourceOptions, loadSource, SourceError } from '../../lambda/source/source.ts';
 import { type GitServer, startGitServer } from '../support/git-server.ts';
 import { helmRepo, kustomizeRepo } from './render-fixtures.ts';
@@ -181,7 +181,7 @@ describe('rendering', () => {
     expect(error.revision).toBe(revision);
   });
 
-  it('fetches a remote base only when the app allows remote bases, and never caches that render', async () => {
+  it('refuses a remote base unless the app allows remote bases, a file:// one even then, and never caches a render that may fetch', async () => {
     const remote = await server.createRepo('render-remote-base');
     await remote.commit({
       'base/kustomization.yaml': 'resources: [cm.yaml]\n',
@@ -190,14 +190,28 @@ describe('rendering', () => {
     const repo = await server.createRepo('render-remote-overlay');
     await repo.commit({
       'app/kustomization.yaml': `resources:\n  - file://${remote.bareDir}//base?ref=main\n`,
+      'local/kustomization.yaml': 'resources: [cm.yaml]\n',
+      'local/cm.yaml': 'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: local}\n',
+      'https/kustomization.yaml': 'resources: [https://github.com/example-org/base//app?ref=v1]\n',
     });
-    const refused = await failure(loadSource({ repo: repo.workTree, path: 'app' }, options));
-    expect(refused.message).toMatch(/^app\/kustomization\.yaml: resources entry "file:.*" is a remote base/);
+    const refused = await failure(loadSource({ repo: repo.workTree, path: 'https' }, options));
+    expect(refused.message).toMatch(
+      /^https\/kustomization\.yaml: resources entry "https:.*" is a remote base.*kustomize\.allowRemoteBases/,
+    );
+    // file:// reads the machine's own files: the opt-in does not reach that far.
+    const allowRemote = { kustomize: { allowRemoteBases: true } };
+    const hostFiles = await failure(
+      loadSource({ repo: repo.workTree, path: 'app', render: allowRemote }, options),
+    );
+    expect(hostFiles.message).toMatch(/is a file:\/\/ repository.*even with kustomize\.allowRemoteBases/);
 
-    const allowed = { repo: repo.workTree, path: 'app', render: { kustomize: { allowRemoteBases: true } } };
+    // With the opt-in a render is not pinned by the commit, so it is never cached.
+    const allowed = { repo: repo.workTree, path: 'local', render: allowRemote };
     const first = await loadSource(allowed, options);
-    expect(first.objects.map((o) => o.object.metadata.name)).toEqual(['from-remote']);
+    expect(first.objects.map((o) => o.object.metadata.name)).toEqual(['local']);
     expect((await loadSource(allowed, options)).cached).toBe(false);
+    expect((await loadSource({ repo: repo.workTree, path: 'local' }, options)).cached).toBe(false);
+    expect((await loadSource({ repo: repo.workTree, path: 'local' }, options)).cached).toBe(true);
   });
 
   it('includes the CRDs of a chart and names both templates of an object rendered twice', async () => {
@@ -270,6 +284,19 @@ describe('redacting a renderer error line', () => {
     );
     expect(redactToolLine('web/templates/deployment2.yaml:3:5: bad')).toBe(
       'web/templates/deployment2.yaml:3:5: bad',
+    );
+  });
+
+  it('masks every run of 32+ hex, base64 or base64url characters, whatever its case', () => {
+    const hex = 'de'.repeat(20);
+    expect(redactToolLine(`error calling fail: ${hex}`)).toBe('error calling fail: ***');
+    expect(redactToolLine(`fail: ${hex.toUpperCase()}.`)).toBe('fail: ***.');
+    expect(redactToolLine(`fail: ${'c2VjcmV0'.repeat(5)}==`)).toBe('fail: ***');
+    expect(redactToolLine(`fail: ${'abcdefgh'.repeat(4)}/abc+`)).toBe('fail: ***');
+    expect(redactToolLine(`fail: ${'ab_cd-ef'.repeat(5)}`)).toBe('fail: ***');
+    // Shorter runs, words and paths stay: the message still names the template.
+    expect(redactToolLine(`at (chart/templates/cm.yaml:1:4): ${'ab'.repeat(15)}`)).toBe(
+      `at (chart/templates/cm.yaml:1:4): ${'ab'.repeat(15)}`,
     );
   });
 });

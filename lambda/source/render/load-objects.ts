@@ -5,7 +5,7 @@
  * never cached, and neither is a render that may fetch remote bases (it is not pinned by the commit).
  */
 import { SourceError } from '../errors.ts';
-import { cachedManifests, type ParsedManifests } from '../manifest-cache.ts';
+import { cachedManifests, type ManifestCacheScope, type ParsedManifests } from '../manifest-cache.ts';
 import { type ManifestLimits, parseManifests } from '../manifests.ts';
 import { listFolder, readManifestFiles } from '../tree.ts';
 import { type RenderOptions, renderObjects } from './render.ts';
@@ -20,7 +20,8 @@ import {
 import { locateTool } from './tools.ts';
 
 export interface LoadObjectsInput {
-  cacheDir: string;
+  /** The app's folder of the cache, and the secret its entries are sealed with. */
+  manifestCache: ManifestCacheScope;
   gitdir: string;
   commit: string;
   /** Normalised path inside the repository. */
@@ -54,13 +55,13 @@ export async function loadObjects(input: LoadObjectsInput): Promise<LoadedObject
 }
 
 async function load(input: LoadObjectsInput): Promise<LoadedObjects> {
-  const { cacheDir, gitdir, commit, path, repo, cache, limits } = input;
+  const { manifestCache, gitdir, commit, path, repo, cache, limits } = input;
   const settings = input.render ?? {};
   const mode = settings.mode ?? 'auto';
   const names = mode === 'plain' ? undefined : await listFolder({ gitdir, commit, path, repo, cache });
   const renderer = chooseRenderer(mode, path, names);
   if (renderer === 'plain') {
-    const parsed = await cachedManifests(cacheDir, { commit, path, limits }, async () => {
+    const parsed = await cachedManifests(manifestCache, { commit, path, limits }, async () => {
       const files = await readManifestFiles({ gitdir, commit, path, limits, repo, cache });
       try {
         return { objects: parseManifests(files, limits), files: files.length };
@@ -102,7 +103,10 @@ async function load(input: LoadObjectsInput): Promise<LoadedObjects> {
         }
       : {}),
   };
-  return { ...(await cachedManifests(cacheDir, { commit, path, limits, render: key }, render)), renderer };
+  return {
+    ...(await cachedManifests(manifestCache, { commit, path, limits, render: key }, render)),
+    renderer,
+  };
 }
 
 /** Helm's release name when neither `helm.releaseName` nor an app name is given (the CLI's `render`). */

@@ -1,8 +1,9 @@
 /**
  * One render: write the commit into a throwaway folder, run `kubectl kustomize` or
  * `helm template` there, and parse what it printed with the same checks as plain files. Every
- * failure is one {@link SourceError} naming the overlay or chart (and the tool's first error
- * lines, redacted); the folder is removed whatever happens.
+ * failure is one {@link RenderError} naming the overlay or chart, the limit it passed and the
+ * setting that raises it, or the tool's first error lines, redacted (see `error-text.ts`); the
+ * folder is removed whatever happens.
  */
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -12,16 +13,24 @@ import type { ParsedManifests } from '../manifest-cache.ts';
 import type { ManifestFile, ManifestLimits } from '../manifests.ts';
 import { parseRenderedManifests } from '../manifests.ts';
 import { type CheckoutLimits, checkout } from './checkout.ts';
+import { errorLines } from './error-text.ts';
 import { helmTemplateArgs, splitBySource } from './helm.ts';
 import { checkKustomizations, kustomizeArgs } from './kustomize.ts';
 import { runTool, ToolError } from './run-tool.ts';
 import { CHART_FILE, type ClusterCapabilities, kustomizationFile, type RenderSettings } from './settings.ts';
 import type { Tool } from './tools.ts';
 
-/** Agent-wide render options (not per app). */
+/**
+ * Render options of the shell (the deploy config's `renderLimits`, agent-wide or per app; never
+ * from the repository).
+ */
 export interface RenderOptions {
   /** A render running longer is killed and fails the run. @default 60000 */
   timeoutMs?: number;
+  /** Resident memory of one renderer (its process group), in MiB; past it the render is killed. @default 512 */
+  maxMemoryMiB?: number;
+  /** CPU time (user + system) of one renderer, in seconds; past it the render is killed. @default 30 */
+  maxCpuSeconds?: number;
   /** Bounds of the checkout a renderer reads. @default {@link DEFAULT_CHECKOUT_LIMITS} */
   checkoutLimits?: CheckoutLimits;
   /** Where checkouts are written. @default the OS temp folder */
@@ -29,6 +38,35 @@ export interface RenderOptions {
 }
 
 export const DEFAULT_RENDER_TIMEOUT_MS = 60_000;
+export const DEFAULT_RENDER_MAX_MEMORY_MIB = 512;
+export const DEFAULT_RENDER_MAX_CPU_SECONDS = 30;
+
+/** The deploy-config keys that raise each bound, named in the messages. */
+const SETTING = {
+  timeout: 'renderLimits.timeoutSeconds',
+  memory: 'renderLimits.maxMemoryMiB',
+  cpu: 'renderLimits.maxCpuSeconds',
+};
+
+/**
+ * A render that failed. The message is safe to store, log and send (first lines, long encoded
+ * runs masked); `detail` is the renderer's full error output, for `driftless render` to show its
+ * user. `detail` is not enumerable: no logger, JSON or record copies it.
+ */
+export class RenderError extends SourceError {
+  declare readonly detail?: string;
+  constructor(message: string, detail?: string) {
+    super(message);
+    Object.defineProperty(this, 'detail', { value: detail || undefined, enumerable: false });
+  }
+}
+
+/** The full renderer output behind an error (or one of its causes), when a render failed. */
+export function renderErrorDetail(error: unknown): string | undefined {
+  for (let at = error; at instanceof Error; at = at.cause)
+    if (at instanceof RenderError && at.detail) return at.detail;
+  return undefined;
+}
 
 export interface RenderInput {
   renderer: 'kustomize' | 'helm';
@@ -53,7 +91,12 @@ export async function renderObjects(input: RenderInput): Promise<ParsedManifests
   const work = await mkdtemp(join(input.options?.tmpDir ?? tmpdir(), 'driftless-render-'));
   const dir = join(work, 'repo');
   const home = join(work, 'home');
-  const timeoutMs = input.options?.timeoutMs ?? DEFAULT_RENDER_TIMEOUT_MS;
+  const limits: Limits = {
+    timeoutMs: input.options?.timeoutMs ?? DEFAULT_RENDER_TIMEOUT_MS,
+    maxMemoryMiB: input.options?.maxMemoryMiB ?? DEFAULT_RENDER_MAX_MEMORY_MIB,
+    maxCpuSeconds: input.options?.maxCpuSeconds ?? DEFAULT_RENDER_MAX_CPU_SECONDS,
+    maxOutputBytes: input.limits.maxTotalBytes,
+  };
   const what =
     renderer === 'kustomize'
       ? `kustomize build ${path} (${path === '.' ? '' : `${path}/`}${kustomizationFile(input.names)})`
@@ -87,45 +130,85 @@ export async function renderObjects(input: RenderInput): Promise<ParsedManifests
         args,
         cwd: dir,
         home,
-        timeoutMs,
-        maxOutputBytes: input.limits.maxTotalBytes,
+        timeoutMs: limits.timeoutMs,
+        maxMemoryBytes: limits.maxMemoryMiB * MIB,
+        maxCpuSeconds: limits.maxCpuSeconds,
+        maxOutputBytes: limits.maxOutputBytes,
         network: allowRemoteBases,
       });
     } catch (error) {
-      throw toolError(error, what, timeoutMs, input.limits.maxTotalBytes);
+      throw toolError(error, what, limits);
     }
     const label = renderer === 'kustomize' ? `kustomize build ${path}` : `helm template ${path}`;
     const files: ManifestFile[] =
       renderer === 'kustomize' ? [{ path: label, content: output }] : splitBySource(output, label);
     // The output is one stream: bound it as a whole (maxTotalBytes), not per file.
-    const objects = parseRenderedManifests(files, {
-      ...input.limits,
-      maxFileBytes: input.limits.maxTotalBytes,
-      maxFiles: Number.MAX_SAFE_INTEGER,
-    });
+    const objects = maskedParseErrors(() =>
+      parseRenderedManifests(files, {
+        ...input.limits,
+        maxFileBytes: input.limits.maxTotalBytes,
+        maxFiles: Number.MAX_SAFE_INTEGER,
+      }),
+    );
     return { objects, files: files.length };
   } finally {
     await rm(work, { recursive: true, force: true });
   }
 }
 
-function toolError(error: unknown, what: string, timeoutMs: number, maxBytes: number): SourceError {
-  if (!(error instanceof ToolError))
-    return new SourceError(`${what}: ${(error as Error).message}`, { cause: error });
+const MIB = 1024 * 1024;
+
+interface Limits {
+  timeoutMs: number;
+  maxMemoryMiB: number;
+  maxCpuSeconds: number;
+  maxOutputBytes: number;
+}
+
+/**
+ * A YAML error quotes the rendered line it choked on, which a template chose: the message keeps
+ * its first lines, masked, like a renderer's own error.
+ */
+function maskedParseErrors<T>(parse: () => T): T {
+  try {
+    return parse();
+  } catch (error) {
+    if (!(error instanceof SourceError)) throw error;
+    throw new RenderError(errorLines(error.message).join(' | '), error.message);
+  }
+}
+
+function toolError(error: unknown, what: string, limits: Limits): RenderError {
+  if (!(error instanceof ToolError)) return new RenderError(`${what}: ${(error as Error).message}`);
   const failure = error.failure;
+  const detail = error.stderr;
   switch (failure.reason) {
     case 'timeout':
-      return new SourceError(`${what}: ran past its timeout of ${timeoutMs / 1000} s and was stopped`);
+      return new RenderError(
+        `${what}: ran past its timeout of ${limits.timeoutMs / 1000} s and was stopped; raise ${SETTING.timeout} if it needs longer`,
+        detail,
+      );
+    case 'memory':
+      return new RenderError(
+        `${what}: used more than its memory limit of ${limits.maxMemoryMiB} MiB (peak ${Math.round(failure.peakBytes / MIB)} MiB) and was stopped; raise ${SETTING.memory} if it needs more`,
+        detail,
+      );
+    case 'cpu':
+      return new RenderError(
+        `${what}: used more than its CPU-time limit of ${limits.maxCpuSeconds} s and was stopped; raise ${SETTING.cpu} if it needs more`,
+        detail,
+      );
     case 'output':
-      return new SourceError(
-        `${what}: printed more than the limit of ${maxBytes} bytes (maxTotalBytes) and was stopped`,
+      return new RenderError(
+        `${what}: printed more than the limit of ${limits.maxOutputBytes} bytes (maxTotalBytes) and was stopped`,
+        detail,
       );
     case 'spawn':
-      return new SourceError(`${what}: cannot start the renderer: ${failure.message}`);
+      return new RenderError(`${what}: cannot start the renderer: ${failure.message}`);
     case 'exit': {
       const status = failure.signal ? `killed by ${failure.signal}` : `exit code ${failure.code}`;
       const lines = failure.errorLines.length ? `: ${failure.errorLines.join(' | ')}` : '';
-      return new SourceError(`${what} failed (${status})${lines}`);
+      return new RenderError(`${what} failed (${status})${lines}`, detail);
     }
   }
 }

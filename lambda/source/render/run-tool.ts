@@ -1,14 +1,15 @@
 /**
  * Runs a renderer (`kubectl kustomize`, `helm template`) as a child process, on a short leash:
- * a timeout (the whole process group is killed), a bound on what it may print, the checkout as
- * its working folder, and an environment built from nothing: no AWS credentials, tokens or Git
- * credentials from ours, a throwaway HOME, and (unless the app opts in) a proxy that goes
- * nowhere, so no network fetch can succeed.
+ * a timeout, a memory and a CPU-time bound (past any of them the whole process group is killed),
+ * a bound on what it may print, the checkout as its working folder, and an environment built
+ * from nothing: no AWS credentials, tokens or Git credentials from ours, a throwaway HOME, and
+ * (unless the app opts in) a proxy that goes nowhere, so no network fetch can succeed.
  */
 import { spawn } from 'node:child_process';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { redactCredentialsIn } from '../errors.ts';
+import { errorLines } from './error-text.ts';
+import { watchResources } from './resource-watch.ts';
 
 export interface RunToolInput {
   binary: string;
@@ -18,6 +19,10 @@ export interface RunToolInput {
   /** A folder of this render's own, for HOME and the tools' caches. */
   home: string;
   timeoutMs: number;
+  /** Resident memory of the tool's process group, in bytes. */
+  maxMemoryBytes: number;
+  /** CPU time (user + system) of the tool's process group, in seconds. */
+  maxCpuSeconds: number;
   /** Most bytes of standard output. */
   maxOutputBytes: number;
   /** Let the tool reach the network (remote Kustomize bases). @default false */
@@ -28,35 +33,54 @@ export type ToolFailure =
   | { reason: 'exit'; code: number | null; signal: NodeJS.Signals | null; errorLines: string[] }
   | { reason: 'timeout' }
   | { reason: 'output' }
+  | { reason: 'memory'; peakBytes: number }
+  | { reason: 'cpu'; cpuSeconds: number }
   | { reason: 'spawn'; message: string };
 
 export class ToolError extends Error {
   override name = 'ToolError';
   readonly failure: ToolFailure;
-  constructor(failure: ToolFailure) {
+  /**
+   * The tool's whole standard error (up to 64 KiB), unredacted: for `driftless render` to show
+   * its user, never stored or logged. Not enumerable, so no logger or JSON serialises it.
+   */
+  declare readonly stderr: string;
+  constructor(failure: ToolFailure, stderr = '') {
     super(failure.reason);
     this.failure = failure;
+    Object.defineProperty(this, 'stderr', { value: stderr, enumerable: false });
   }
 }
 
-/** How many lines of the tool's standard error go into the run's error. */
-const ERROR_LINES = 6;
-const MAX_ERROR_LINE = 400;
 const MAX_STDERR_BYTES = 64 * 1024;
 /** A port nothing listens on: every proxied request is refused at once. */
 const NO_NETWORK_PROXY = 'http://127.0.0.1:9';
+/**
+ * `ulimit -t` for the kernel to enforce, then the tool in place of the shell (same pid). Best
+ * effort: the watchdog enforces the same bound; this one also holds when our event loop stalls.
+ */
+const WITH_CPU_LIMIT = 'ulimit -t "$1" 2>/dev/null; shift; exec "$@"';
+/** Go's soft memory limit, as a share of ours: its collector works harder before we kill. */
+const GO_MEMORY_SHARE = 0.85;
 
 /** Resolves with standard output; rejects with {@link ToolError}. */
 export async function runTool(input: RunToolInput): Promise<string> {
   const env = await toolEnvironment(input.home, input.network ?? false);
+  env.GOMEMLIMIT = String(Math.floor(input.maxMemoryBytes * GO_MEMORY_SHARE));
+  // A second over the watchdog's bound: the watchdog (which names the limit) normally acts first.
+  const kernelCpuSeconds = String(Math.ceil(input.maxCpuSeconds) + 1);
   return new Promise((resolve, reject) => {
-    const child = spawn(input.binary, input.args, {
-      cwd: input.cwd,
-      env,
-      stdio: ['ignore', 'pipe', 'pipe'],
-      // Its own process group, so a timeout also ends what it started (git for remote bases).
-      detached: true,
-    });
+    const child = spawn(
+      '/bin/sh',
+      ['-c', WITH_CPU_LIMIT, 'driftless-render', kernelCpuSeconds, input.binary, ...input.args],
+      {
+        cwd: input.cwd,
+        env,
+        stdio: ['ignore', 'pipe', 'pipe'],
+        // Its own process group, so a limit also ends what it started (git for remote bases).
+        detached: true,
+      },
+    );
     const stdout: Buffer[] = [];
     let stdoutBytes = 0;
     let stderr = '';
@@ -70,6 +94,17 @@ export async function runTool(input: RunToolInput): Promise<string> {
       }
     };
     const timer = setTimeout(() => stop({ reason: 'timeout' }), input.timeoutMs);
+    const watch = child.pid
+      ? watchResources(
+          child.pid,
+          { maxMemoryBytes: input.maxMemoryBytes, maxCpuSeconds: input.maxCpuSeconds },
+          stop,
+        )
+      : undefined;
+    const settle = () => {
+      clearTimeout(timer);
+      watch?.stop();
+    };
     child.stdout.on('data', (chunk: Buffer) => {
       stdoutBytes += chunk.byteLength;
       if (stdoutBytes > input.maxOutputBytes) stop({ reason: 'output' });
@@ -79,14 +114,19 @@ export async function runTool(input: RunToolInput): Promise<string> {
       if (stderr.length < MAX_STDERR_BYTES) stderr += chunk.toString('utf8');
     });
     child.on('error', (error) => {
-      clearTimeout(timer);
+      settle();
       reject(new ToolError(failure ?? { reason: 'spawn', message: error.message }));
     });
     child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      if (failure) reject(new ToolError(failure));
+      settle();
+      // The kernel's CPU limit (SIGXCPU, or SIGKILL at the hard limit) when the watchdog was late.
+      const cpuKilled =
+        (signal === 'SIGXCPU' || signal === 'SIGKILL') &&
+        (watch?.cpuSeconds() ?? 0) >= input.maxCpuSeconds - 1;
+      if (!failure && cpuKilled) failure = { reason: 'cpu', cpuSeconds: watch?.cpuSeconds() ?? 0 };
+      if (failure) reject(new ToolError(failure, stderr));
       else if (code !== 0)
-        reject(new ToolError({ reason: 'exit', code, signal, errorLines: errorLines(stderr) }));
+        reject(new ToolError({ reason: 'exit', code, signal, errorLines: errorLines(stderr) }, stderr));
       else resolve(Buffer.concat(stdout).toString('utf8'));
     });
   });
@@ -113,29 +153,4 @@ async function toolEnvironment(home: string, network: boolean): Promise<NodeJS.P
     env.no_proxy = '';
   }
   return env;
-}
-
-/** The first error lines, redacted: the run record and the log keep them. Kustomize's deprecation warnings would crowd out the error. */
-function errorLines(stderr: string): string[] {
-  return stderr
-    .split('\n')
-    .map((line) => line.trim())
-    .filter((line) => line !== '' && !line.startsWith('# Warning:'))
-    .slice(0, ERROR_LINES)
-    .map((line) => redactToolLine(line).slice(0, MAX_ERROR_LINE));
-}
-
-/**
- * A renderer's error may quote the object it choked on. Credentials in URLs, anything after a
- * `data`/`stringData` key (Secret values), and long opaque tokens (base64, keys) are masked.
- */
-export function redactToolLine(line: string): string {
-  return redactCredentialsIn(line)
-    .replace(/\b(stringData|data)\b(["']?\s*[:=]|:map\[|":\{)(.*)$/, '$1$2 ***')
-    .replace(/[A-Za-z0-9+/_-]{24,}={0,2}/g, (token) => (isOpaque(token) ? '***' : token));
-}
-
-/** Digits, upper and lower case together: a key or base64, not a file path or a commit. */
-function isOpaque(token: string): boolean {
-  return /\d/.test(token) && /[A-Z]/.test(token) && /[a-z]/.test(token);
 }
