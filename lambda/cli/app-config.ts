@@ -3,13 +3,16 @@
  * command line. The file gives the settings (and the scope, as the Lambda would run it); flags
  * given on the command line override them.
  */
-import { type AppConfig, appScope, ConfigError, loadConfigFile } from '../config.ts';
+import { type AppConfig, appRenderOptions, appScope, ConfigError, loadConfigFile } from '../config.ts';
 import type { AppScope } from '../reconcile/types.ts';
+import type { RenderOptions } from '../source/render/render.ts';
 
 /** An app's settings as the CLI uses them. */
 export interface ConfiguredApp {
   app: AppConfig;
   scope: AppScope;
+  /** The renderer's limits: the app's `renderLimits` over the agent's, as the Lambda runs it. */
+  render: RenderOptions;
 }
 
 /** Reads `file` and returns the app named `name`, or throws naming the apps the file lists. */
@@ -21,5 +24,5 @@ export async function configuredApp(file: string, name: string): Promise<Configu
       `config file ${file} has no app "${name}"; it lists ${config.apps.map((a) => `"${a.name}"`).join(', ')}`,
     );
   }
-  return { app, scope: appScope(app) };
+  return { app, scope: appScope(app), render: appRenderOptions(config, app) };
 }

@@ -142,7 +142,14 @@ async function runSyncCommand(options: SyncOptions): Promise<void> {
           const secrets = settings.credentialsSecret
             ? new (await import('@aws-sdk/client-secrets-manager')).SecretsManagerClient({})
             : undefined;
-          return loadSource(settings, { cacheDir, cacheKey: stateCacheKey, logger, secrets, ...context });
+          return loadSource(settings, {
+            cacheDir,
+            cacheKey: stateCacheKey,
+            logger,
+            secrets,
+            render: configured?.render,
+            ...context,
+          });
         },
         connect: (target) => connectCluster(target),
       };

@@ -1,7 +1,8 @@
 /**
  * The renderer's bounds are the platform team's settings: `renderLimits` in the deploy config,
  * agent-wide with a per-app override, validated with the setting's name, and carried by the
- * Lambda handler to the render (a CPU bomb stops at the app's own limit, not the agent's).
+ * Lambda handler and the CLI's `--config` to the render (a CPU bomb stops at the app's own limit,
+ * not the agent's).
  */
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -11,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, inject, it, vi } from 'vitest';
 import { connectCluster } from '../../lambda/cluster/target.ts';
 import { appRenderOptions, parseConfig } from '../../lambda/config.ts';
 import { createHandler } from '../../lambda/handler.ts';
+import { runDriftless } from '../support/driftless-cli.ts';
 import { type LocalDynamo, startDynamo } from '../support/dynamodb.ts';
 import { type GitServer, startGitServer } from '../support/git-server.ts';
 
@@ -63,6 +65,7 @@ describe('the Lambda handler', () => {
   let git: GitServer;
   let dynamo: LocalDynamo;
   let workDir: string;
+  let configFile: string;
 
   beforeAll(async () => {
     git = await startGitServer();
@@ -73,7 +76,7 @@ describe('the Lambda handler', () => {
       'chart/Chart.yaml': 'apiVersion: v2\nname: spin\nversion: 0.1.0\n',
       'chart/templates/spin.yaml': '{{ range until 100000 }}{{ range until 100000 }}{{ end }}{{ end }}\n',
     });
-    const configFile = join(workDir, 'apps.yaml');
+    configFile = join(workDir, 'apps.yaml');
     await writeFile(
       configFile,
       [
@@ -118,5 +121,26 @@ describe('the Lambda handler', () => {
     );
     // Well before the agent-wide 20 s: the app's own setting applied.
     expect(Date.now() - started).toBeLessThan(15_000);
+  });
+
+  it("takes the same limits from the deploy config in the CLI's plan --config", async () => {
+    const run = await runDriftless(
+      [
+        'plan',
+        '--config',
+        configFile,
+        '--app',
+        'spin',
+        '--kubeconfig',
+        cp.kubeconfig,
+        '--history',
+        `sqlite:${join(workDir, 'history.db')}`,
+      ],
+      { DRIFTLESS_CACHE_DIR: join(workDir, 'cli-cache'), XDG_STATE_HOME: join(workDir, 'state') },
+    );
+    expect(run.code).toBe(2);
+    expect(run.stderr).toMatch(
+      /used more than its CPU-time limit of 2 s and was stopped; raise renderLimits\.maxCpuSeconds/,
+    );
   });
 });
