@@ -27,6 +27,7 @@ import type { Context } from 'aws-lambda';
 import { z } from 'zod';
 import { appIdentities } from './cluster/app-identity.ts';
 import { appSessionName } from './cluster/app-role.ts';
+import type { RunDeadline } from './cluster/run-deadline.ts';
 import { connectCluster } from './cluster/target.ts';
 import {
   type AppConfig,
@@ -169,6 +170,7 @@ export function createHandler(deps: HandlerDeps = {}): SyncHandler {
           logger: syncLogger,
           now: deps.now,
           onRunStarted,
+          deadline: runDeadline(context),
         }),
       );
       logSyncRun(syncLogger, run);
@@ -182,6 +184,23 @@ export function createHandler(deps: HandlerDeps = {}): SyncHandler {
       if (metrics.hasStoredMetrics()) metrics.publishStoredMetrics();
       logger.removeKeys(['app']);
     }
+  };
+}
+
+/** Time kept after a run's deadline to finish and record it before the Lambda is stopped. */
+const DEADLINE_MARGIN_MS = 30_000;
+
+/**
+ * The run's deadline: the invocation's remaining time less a margin (at most half of what is
+ * left), so a run the Lambda timeout would kill records itself `Failed` and releases its lease first.
+ */
+function runDeadline(context: Context | undefined): RunDeadline | undefined {
+  if (typeof context?.getRemainingTimeInMillis !== 'function') return undefined;
+  const remaining = context.getRemainingTimeInMillis();
+  const margin = Math.min(DEADLINE_MARGIN_MS, remaining / 2);
+  return {
+    at: Date.now() + remaining - margin,
+    reason: `${Math.round(margin / 1000)} s before the Lambda's timeout`,
   };
 }
 

@@ -11,6 +11,9 @@
  *   lease are per app and cluster, and a run whose source differs from the stored one is
  *   refused before any write unless it is told to move the app (`moveSource`).
  * - Two overlapping runs of one app on one cluster never reconcile at once: the loser records `Skipped`.
+ * - The cluster's identity is the uid of `kube-system`; a run that cannot read it fails before the
+ *   lease (never keyed by the server URL, which would split state and lease between identities).
+ * - No write starts after the lease's deadline (history/lease.ts), whatever the history store does.
  * - A dry run (`plan`) takes no lease and writes no state, but it is recorded (`dryRun: true`),
  *   so the history shows when drift was seen.
  * - When the history store fails while finishing, the whole result goes to the log as one
@@ -20,8 +23,10 @@ import { randomBytes } from 'node:crypto';
 import { clusterCapabilities } from './cluster/capabilities.ts';
 import type { KubeClient } from './cluster/kube-client.ts';
 import { contextName } from './cluster/kubeconfig-merge.ts';
+import { type RunDeadline, withDeadline } from './cluster/run-deadline.ts';
 import type { ClusterTarget } from './cluster/target.ts';
 import { readControls, suspendedMessage } from './history/controls.ts';
+import { guardWrites, type RunLease, takeLease } from './history/lease.ts';
 import { type AppKey, type HistoryStore, StateConflictError, type SyncRecord } from './history/store.ts';
 import { appSource, clusterIdentity, describeSource, sameSource } from './identity.ts';
 import { errorMessage, type SyncLogger, silentLogger } from './log.ts';
@@ -87,14 +92,19 @@ export interface SyncDeps {
   /** @default a logger that drops everything */
   logger?: SyncLogger;
   /**
-   * How long the lease lives without renewal. A live run renews it every third of this, so a
-   * killed run blocks the app for at most this long. @default 60_000
+   * How long the lease lives without renewal; a killed run blocks the app for at most this long.
+   * A run writes nothing after its last renewal + this − a margin (history/lease.ts). @default 60_000
    */
   leaseTtlMs?: number;
   /** Identifies this run. @default a time-ordered random id */
   runId?: string;
   /** Told the run's record as soon as it exists, so a shell's last resort (`last-resort.ts`) can finish it `Failed`. */
   onRunStarted?: (record: SyncRecord) => void;
+  /**
+   * Past it no request to the cluster starts and the run ends `Failed` ("stopped at its deadline …"),
+   * leaving time to record it (the Lambda passes its remaining time less a margin). @default none
+   */
+  deadline?: RunDeadline;
 }
 
 /** What a sync did, for the shells to print, log and measure. */
@@ -164,7 +174,7 @@ export async function runSync(input: SyncInput, deps: SyncDeps): Promise<SyncRun
   let kube: KubeClient;
   let key: AppKey;
   try {
-    kube = await deps.connect(input.target);
+    kube = withDeadline(await deps.connect(input.target), deps.deadline);
     key = { app: input.app, cluster: await clusterIdentity(kube) };
   } catch (error) {
     const message = `connect to cluster: ${redactCredentialsIn(errorMessage(error))}`;
@@ -175,7 +185,16 @@ export async function runSync(input: SyncInput, deps: SyncDeps): Promise<SyncRun
   }
   base.clusterId = key.cluster;
 
-  if (!dryRun && !(await takeLease(store, key, runId, leaseTtlMs, started))) {
+  let lease: RunLease | undefined;
+  try {
+    lease = dryRun ? undefined : await takeLease(store, key, runId, { ttlMs: leaseTtlMs, now, logger });
+  } catch (error) {
+    throw new HistoryWriteError(
+      `history store failed while taking the lease of app "${input.app}" (nothing was synced): ${errorMessage(error)}`,
+      { cause: error },
+    );
+  }
+  if (!dryRun && !lease) {
     const skipped = finish(base, now(), {
       outcome: 'Skipped',
       error: `another sync of app "${input.app}" holds the lease; skipped`,
@@ -185,11 +204,7 @@ export async function runSync(input: SyncInput, deps: SyncDeps): Promise<SyncRun
     return { record: skipped, result: toResult(skipped), interrupted: [] };
   }
 
-  // Losing the lease (taken by another run, or not renewable for a whole TTL) stops this run's writes.
-  const lease = new AbortController();
-  const renewal = dryRun
-    ? undefined
-    : renewLease(store, key, runId, leaseTtlMs, now, logger, (reason) => lease.abort(new Error(reason)));
+  // Losing the lease, or reaching its deadline (lease.ts), stops this run's writes.
   try {
     // A plan takes no lease, so a sync beside it would mark its Running record Interrupted:
     // plans are recorded once, when they finish.
@@ -201,23 +216,15 @@ export async function runSync(input: SyncInput, deps: SyncDeps): Promise<SyncRun
     const { record: finished, previousRevision } = await syncSteps(
       run,
       deps,
-      { base, kube, key },
+      { base, kube: lease ? guardWrites(kube, lease) : kube, key },
       now,
       logger,
-      lease.signal,
+      lease?.signal,
     );
     await record(store, 'finishRun', finished, logger);
     return { record: finished, result: toResult(finished), interrupted, previousRevision };
   } finally {
-    await renewal?.stop();
-    if (!dryRun) {
-      await store.releaseLease(key, runId).catch((error: unknown) => {
-        logger.warn('could not release lease; it expires on its own', {
-          app: input.app,
-          error: errorMessage(error),
-        });
-      });
-    }
+    await lease?.release();
   }
 }
 
@@ -228,7 +235,7 @@ async function syncSteps(
   { base, kube, key }: { base: SyncRecord; kube: KubeClient; key: AppKey },
   now: () => number,
   logger: SyncLogger,
-  signal: AbortSignal,
+  signal: AbortSignal | undefined,
 ): Promise<{ record: SyncRecord; previousRevision?: string }> {
   let revision = '';
   let previousRevision: string | undefined;
@@ -360,65 +367,6 @@ async function record(
       { cause: error },
     );
   }
-}
-
-/** Takes the app's lease; a store that cannot be reached fails the invocation with a message naming it. */
-async function takeLease(store: HistoryStore, key: AppKey, runId: string, ttlMs: number, now: number) {
-  try {
-    return await store.acquireLease(key, runId, ttlMs, now);
-  } catch (error) {
-    throw new HistoryWriteError(
-      `history store failed while taking the lease of app "${key.app}" (nothing was synced): ${errorMessage(error)}`,
-      { cause: error },
-    );
-  }
-}
-
-/**
- * Keeps the lease alive while the run works. A renewal that fails is logged; `onLost` is called
- * once another run holds the lease, or when no renewal succeeded for a whole TTL (the lease may
- * have expired and passed on).
- */
-function renewLease(
-  store: HistoryStore,
-  key: AppKey,
-  owner: string,
-  ttlMs: number,
-  now: () => number,
-  logger: SyncLogger,
-  onLost: (reason: string) => void,
-): { stop(): Promise<void> } {
-  const app = key.app;
-  let pending: Promise<void> = Promise.resolve();
-  let lastHeld = now();
-  const timer = setInterval(() => {
-    pending = store.acquireLease(key, owner, ttlMs, now()).then(
-      (held) => {
-        if (held) {
-          lastHeld = now();
-          return;
-        }
-        logger.warn('lease lost to another run', { app, runId: owner });
-        onLost(`the lease of app "${app}" was taken by another run: stopped before further writes`);
-      },
-      (error: unknown) => {
-        logger.warn('lease renewal failed', { app, error: errorMessage(error) });
-        if (now() - lastHeld >= ttlMs) {
-          onLost(
-            `the lease of app "${app}" could not be renewed for ${Math.round(ttlMs / 1000)} s (${errorMessage(error)}): stopped before further writes`,
-          );
-        }
-      },
-    );
-  }, ttlMs / 3);
-  timer.unref();
-  return {
-    // A renewal still in flight must land before the release, or it would take the lease again.
-    stop: async () => {
-      clearInterval(timer);
-      await pending;
-    },
-  };
 }
 
 /**

@@ -7,10 +7,13 @@
  * including exec credential plugins (`kubeClientFromKubeConfig`).
  */
 import { Agent, request as httpsRequest, type RequestOptions } from 'node:https';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { KubeConfig } from '@kubernetes/client-node';
-import { KubeConnectionBrokenError, KubeUnreachableError } from './api-errors.ts';
+import { KubeConnectionBrokenError } from './api-errors.ts';
 import { type RateLimit, type TakeToken, tokenBucket } from './rate-limit.ts';
 import { DEFAULT_RETRY, isRetryableStatus, nextDelay, type RetryPolicy, retryAfterMs } from './retry.ts';
+import { type RunDeadline, untilDeadline } from './run-deadline.ts';
+import { ServerHealth } from './server-health.ts';
 
 export { KubeConnectionBrokenError, KubeUnreachableError } from './api-errors.ts';
 
@@ -32,6 +35,8 @@ export interface KubeRequest {
   accept?: string;
   /** @default the client's `timeoutMs` */
   timeoutMs?: number;
+  /** No attempt starts past it, and one in flight is cut at it (`RunDeadlineError`). @default none */
+  deadline?: RunDeadline;
 }
 
 export interface KubeResponse<T = unknown> {
@@ -54,7 +59,9 @@ export interface KubeClient {
    * Sends one request, retried within bounds on a 429, a 5xx or a broken connection. Never throws
    * for an HTTP status (ask `isNotFound(res)` and friends from `api-errors.ts`). Throws
    * `KubeConnectionBrokenError` when this request's connection kept breaking while the server
-   * answers others, and `KubeUnreachableError` when the server does not answer at all.
+   * answers others, `KubeUnreachableError` when the server does not answer at all (then the
+   * client has tripped: this and every later request fail at once with that one error, see
+   * `server-health.ts`), and `RunDeadlineError` past the request's deadline.
    */
   request<T = unknown>(req: KubeRequest): Promise<KubeResponse<T>>;
 }
@@ -83,6 +90,11 @@ export interface KubeConnection {
   rateLimit?: RateLimit;
   /** @default DEFAULT_RETRY: 5 attempts within 30 s, backoff from 200 ms */
   retry?: Partial<RetryPolicy>;
+  /**
+   * How long requests may keep failing at the connection level with no answer at all before the
+   * client stops sending (the server is taken for dead). @default 10_000
+   */
+  silenceMs?: number;
 }
 
 /** Per client, so per run: each run connects anew. */
@@ -104,6 +116,7 @@ export function createKubeClient(connection: KubeConnection): KubeClient {
   const defaultTimeout = connection.timeoutMs ?? 30_000;
   const retry: RetryPolicy = { ...DEFAULT_RETRY, ...connection.retry };
   const takeToken: TakeToken = tokenBucket(connection.rateLimit ?? DEFAULT_RATE_LIMIT);
+  const health = new ServerHealth({ server: connection.server, silenceMs: connection.silenceMs });
   let requestCount = 0;
 
   return {
@@ -112,49 +125,77 @@ export function createKubeClient(connection: KubeConnection): KubeClient {
       return requestCount;
     },
     async request<T>(req: KubeRequest): Promise<KubeResponse<T>> {
-      const started = Date.now();
-      for (let attempt = 1; ; attempt++) {
-        await takeToken();
-        requestCount += 1;
-        let res: KubeResponse<T> | undefined;
-        let failure: Error | undefined;
-        try {
-          res = await send<T>(req);
-        } catch (error) {
-          if (!(error instanceof NoAnswer)) throw error;
-          failure = error;
-        }
-        // A create must not be sent twice: its answer may have been lost after the server acted.
-        const retryable = res ? isRetryableStatus(res.status) : req.method !== 'POST';
-        const delay = retryable
-          ? nextDelay(retry, attempt, Date.now() - started, res?.retryAfterMs)
-          : undefined;
-        if (delay === undefined) {
-          if (res) return res;
-          throw await noAnswerError(req, failure as Error, attempt);
-        }
-        await new Promise((resolve) => setTimeout(resolve, delay));
+      const end = health.begin();
+      const stop = untilDeadline(health.signal, req.deadline, connection.server);
+      try {
+        return await attempts<T>(req, stop.signal);
+      } finally {
+        end();
+        stop.dispose();
       }
     },
   };
 
-  /** Unreachable when the server answers nothing at all; else only this request is broken. */
-  async function noAnswerError(req: KubeRequest, failure: Error, attempts: number): Promise<Error> {
-    const what = `${req.method} ${connection.server}${req.path}`;
+  async function attempts<T>(req: KubeRequest, stop: AbortSignal): Promise<KubeResponse<T>> {
+    const started = Date.now();
+    for (let attempt = 1; ; attempt++) {
+      stop.throwIfAborted();
+      await takeToken(stop);
+      requestCount += 1;
+      let res: KubeResponse<T> | undefined;
+      let failure: Error | undefined;
+      try {
+        res = await send<T>(req, stop);
+        health.answered();
+      } catch (error) {
+        if (!(error instanceof NoAnswer)) throw error;
+        // Tripped or past the deadline: that one error, not this attempt's.
+        stop.throwIfAborted();
+        failure = error;
+        health.failed(error.message);
+        stop.throwIfAborted();
+      }
+      // A create must not be sent twice: its answer may have been lost after the server acted.
+      const retryable = res ? isRetryableStatus(res.status) : req.method !== 'POST';
+      const delay = retryable
+        ? nextDelay(retry, attempt, Date.now() - started, res?.retryAfterMs)
+        : undefined;
+      if (delay === undefined) {
+        if (res) return res;
+        throw await noAnswerError(req, failure as Error, attempt, stop);
+      }
+      await sleep(delay, undefined, { signal: stop }).catch(() => stop.throwIfAborted());
+    }
+  }
+
+  /**
+   * Only this request is broken while the server answers a `/version` probe; when that gets no
+   * answer either, the server is gone: the client trips.
+   */
+  async function noAnswerError(
+    req: KubeRequest,
+    failure: Error,
+    attempts: number,
+    stop: AbortSignal,
+  ): Promise<Error> {
     const tries = attempts > 1 ? ` after ${attempts} attempts` : '';
-    const alive = await send({ method: 'GET', path: '/version', timeoutMs: 5_000 }).then(
+    const alive = await send({ method: 'GET', path: '/version', timeoutMs: 5_000 }, stop).then(
       () => true,
       () => false,
     );
-    return alive
-      ? new KubeConnectionBrokenError(
-          `${what}: the connection broke${tries} (${failure.message}) while the API server answers other requests`,
-        )
-      : new KubeUnreachableError(`${what}: API server unreachable${tries} (${failure.message})`);
+    stop.throwIfAborted();
+    if (alive) {
+      return new KubeConnectionBrokenError(
+        `${req.method} ${connection.server}${req.path}: the connection broke${tries} (${failure.message}) while the API server answers other requests`,
+      );
+    }
+    return health.trip(
+      `${req.method} ${req.path} got no answer${tries}, last: ${failure.message}; GET /version got none either`,
+    );
   }
 
-  /** One attempt; rejects with `NoAnswer` when no complete answer came. */
-  function send<T>(req: KubeRequest): Promise<KubeResponse<T>> {
+  /** One attempt; rejects with `NoAnswer` when no complete answer came (or `stop` was aborted). */
+  function send<T>(req: KubeRequest, stop: AbortSignal): Promise<KubeResponse<T>> {
     return (async () => {
       const search = new URLSearchParams();
       for (const [key, value] of Object.entries(req.query ?? {})) {
@@ -216,8 +257,13 @@ export function createKubeClient(connection: KubeConnection): KubeClient {
         outgoing.setTimeout(timeoutMs, () => {
           outgoing.destroy(new Error(`no answer within ${timeoutMs} ms`));
         });
+        // A tripped client or a passed deadline cuts what is in flight, so the run ends now.
+        const cut = () => outgoing.destroy(new Error('stopped'));
+        stop.addEventListener('abort', cut, { once: true });
+        outgoing.on('close', () => stop.removeEventListener('abort', cut));
         outgoing.on('error', (error) => reject(new NoAnswer(error.message)));
-        outgoing.end(payload);
+        if (stop.aborted) cut();
+        else outgoing.end(payload);
       });
     })();
   }

@@ -10,8 +10,12 @@ export interface RateLimit {
   burst: number;
 }
 
-/** Waits until the bucket holds a token, then takes it. Waiters are served in order. */
-export type TakeToken = () => Promise<void>;
+/**
+ * Waits until the bucket holds a token, then takes it. Waiters are served in order. A waiter whose
+ * `signal` is aborted (the server stopped answering, the run's deadline) rejects at once with its
+ * reason and takes no token.
+ */
+export type TakeToken = (signal?: AbortSignal) => Promise<void>;
 
 export function tokenBucket(limit: RateLimit, now: () => number = Date.now): TakeToken {
   if (!(limit.qps > 0) || !(limit.burst >= 1)) throw new Error('rate limit: qps must be > 0 and burst >= 1');
@@ -24,8 +28,10 @@ export function tokenBucket(limit: RateLimit, now: () => number = Date.now): Tak
     tokens = Math.min(limit.burst, tokens + ((t - last) / 1000) * limit.qps);
     last = t;
   };
-  return () => {
+  return (signal) => {
+    if (signal?.aborted) return Promise.reject(signal.reason);
     const turn = queue.then(async () => {
+      if (signal?.aborted) return;
       refill();
       if (tokens < 1) {
         await new Promise((resolve) => setTimeout(resolve, ((1 - tokens) / limit.qps) * 1000));
@@ -34,6 +40,16 @@ export function tokenBucket(limit: RateLimit, now: () => number = Date.now): Tak
       tokens -= 1;
     });
     queue = turn;
-    return turn;
+    if (!signal) return turn;
+    // The queue goes on behind an aborted waiter; the waiter itself stops waiting now.
+    return new Promise<void>((resolve, reject) => {
+      const abort = () => reject(signal.reason);
+      signal.addEventListener('abort', abort, { once: true });
+      turn.then(() => {
+        signal.removeEventListener('abort', abort);
+        if (signal.aborted) reject(signal.reason);
+        else resolve();
+      }, reject);
+    });
   };
 }

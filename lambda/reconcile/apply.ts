@@ -39,7 +39,8 @@ export async function applyObject(
   kube: KubeClient,
   info: ResourceInfo,
   body: KubeObject,
-  options: { dryRun: boolean; fieldValidation?: 'Strict' },
+  /** `signal`: aborted when the run must stop writing (a replace then deletes nothing). */
+  options: { dryRun: boolean; fieldValidation?: 'Strict'; signal?: AbortSignal },
 ): Promise<ApplyOutcome> {
   let res: KubeResponse<KubeObject | ApiStatus>;
   try {
@@ -63,7 +64,10 @@ export async function applyObject(
         note: `${fields} cannot change in place: would be deleted and re-created (${FORCE_ANNOTATION}: enabled)`,
       };
     }
-    return replaceObject(kube, info, body, fields, { fieldValidation: options.fieldValidation });
+    return replaceObject(kube, info, body, fields, {
+      fieldValidation: options.fieldValidation,
+      signal: options.signal,
+    });
   }
   return { ok: false, status: res.status, message: apiErrorMessage(refOf(body), res.status, res.body) };
 }

@@ -6,7 +6,8 @@
  * while it holds what must stay (prune-guards.ts); more candidates than the deletion cap refuse
  * the whole prune. Namespaces and CRDs are judged last, knowing what else this run prunes.
  * Candidates are then deleted later stages first, Namespaces last, each with a uid precondition
- * so the object deleted is the one that was checked.
+ * so the object deleted is the one that was checked; none once the run must stop writing (its
+ * lease), and then the prune fails with the reason.
  */
 import pLimit from 'p-limit';
 import { isConnectionBroken, isNotFound, isSuccess } from '../cluster/api-errors.ts';
@@ -25,6 +26,7 @@ import type { ContentsCheck } from './prune-guards.ts';
 import { type JudgeContext, type Judged, judge, startingFacts } from './prune-judge.ts';
 import { describeRef, refKey, toRef } from './refs.ts';
 import { isNamespace, pruneGroups } from './stages.ts';
+import { STOPPED, stopReason, unlessStopped } from './stop.ts';
 import type { Action, InventoryEntry, ReconcileOptions, ResourceResult } from './types.ts';
 
 /** Objects an app owned before a run above which the default deletion cap (half) applies. */
@@ -42,6 +44,8 @@ export interface PruneContext extends JudgeContext {
   /** How many objects the app owned before this run (the stored inventory), for the deletion cap. */
   ownedBefore: number;
   logger?: PruneLogger;
+  /** Aborted when the run must stop writing (lease lost or past its deadline): no DELETE starts after. */
+  signal?: AbortSignal;
 }
 
 export interface PruneOutcome {
@@ -160,6 +164,8 @@ export async function pruneOrphans(
       if (s.value) outcome.results.push(s.value);
     }
   }
+  if (ctx.signal?.aborted && outcome.results.some((r) => r.action === 'skipped'))
+    outcome.refused = `prune stopped: ${stopReason(ctx.signal)}`;
   return outcome;
 }
 
@@ -199,23 +205,27 @@ async function deleteOne(ctx: PruneContext, entry: InventoryEntry, j: Judged): P
   const ref = toRef(entry);
   if (ctx.options.dryRun) return { ...ref, action: 'pruned' };
   const info = j.info as ResourceInfo;
-  let res: KubeResponse;
+  let res: KubeResponse | typeof STOPPED;
   try {
-    res = await ctx.kube.request({
-      method: 'DELETE',
-      path: objectPath(info, ref.name, ref.namespace),
-      body: {
-        apiVersion: 'v1',
-        kind: 'DeleteOptions',
-        propagationPolicy: 'Background',
-        preconditions: { uid: j.live?.metadata.uid },
-      },
-    });
+    // Not sent once the run must stop writing (its lease): the orphan stays, reported skipped.
+    res = await unlessStopped(ctx.signal, () =>
+      ctx.kube.request({
+        method: 'DELETE',
+        path: objectPath(info, ref.name, ref.namespace),
+        body: {
+          apiVersion: 'v1',
+          kind: 'DeleteOptions',
+          propagationPolicy: 'Background',
+          preconditions: { uid: j.live?.metadata.uid },
+        },
+      }),
+    );
   } catch (error) {
     // This delete's connection kept breaking while the server answers others: this object failed.
     if (!isConnectionBroken(error)) throw error;
     return { ...ref, action: 'failed', message: `${describeRef(ref)}: ${(error as Error).message}` };
   }
+  if (res === STOPPED) return { ...ref, action: 'skipped', message: `not pruned: ${stopReason(ctx.signal)}` };
   if (isSuccess(res) || isNotFound(res)) return { ...ref, action: 'pruned' };
   return { ...ref, action: 'failed', message: apiErrorMessage(ref, res.status, res.body) };
 }

@@ -134,6 +134,7 @@ export async function reconcile(input: ReconcileInput): Promise<ReconcileResult>
         input.signal?.throwIfAborted();
         attempted.set(object.key, unverifiedEntry(object));
       },
+      signal: input.signal,
     };
     const healthTargets: { result: ResourceResult; target: HealthTarget }[] = [];
     const desiredUids = new Set<string>();
@@ -186,6 +187,7 @@ export async function reconcile(input: ReconcileInput): Promise<ReconcileResult>
         desiredKeys,
         logger,
         ownedBefore: state.inventory.length,
+        signal: input.signal,
         blockedReason:
           set.refused !== undefined
             ? 'not pruned: the run applied nothing (objects failed before the first write)'

@@ -13,6 +13,7 @@ import { collectionPath, objectPath, type ResourceInfo } from '../cluster/discov
 import type { KubeClient } from '../cluster/kube-client.ts';
 import { type ApplyOutcome, apiErrorMessage, refOf, sendApply } from './apply.ts';
 import { describeRef } from './refs.ts';
+import { STOPPED, stopReason, unlessStopped } from './stop.ts';
 import { FIELD_MANAGER, type KubeObject } from './types.ts';
 
 /** The annotation, in Git, that lets driftless delete and re-create an object. */
@@ -57,14 +58,15 @@ export async function checkRecreate(
 
 /**
  * Deletes the live object and creates `body` in its place. `fields` names what could not change
- * in place, for the message.
+ * in place, for the message. `signal`: aborted when the run must stop writing (its lease); then
+ * nothing is deleted (this throws the reason), and an object already deleted is not re-created.
  */
 export async function replaceObject(
   kube: KubeClient,
   info: ResourceInfo,
   body: KubeObject,
   fields: string,
-  options: { waitMs?: number; intervalMs?: number; fieldValidation?: 'Strict' } = {},
+  options: { waitMs?: number; intervalMs?: number; fieldValidation?: 'Strict'; signal?: AbortSignal } = {},
 ): Promise<ApplyOutcome> {
   const ref = refOf(body);
   const name = describeRef(ref);
@@ -72,8 +74,11 @@ export async function replaceObject(
   const recreate = await checkRecreate(kube, info, body, fields, options.fieldValidation);
   if (!recreate.ok) return recreate;
   const live = await kube.request<KubeObject>({ method: 'GET', path });
+  let removed = false;
   if (isSuccess(live)) {
     const uid = live.body.metadata.uid;
+    // No DELETE once the run must stop writing: the caller reports the object skipped.
+    options.signal?.throwIfAborted();
     const deleted = await kube.request({
       method: 'DELETE',
       path,
@@ -92,6 +97,7 @@ export async function replaceObject(
         message: apiErrorMessage(ref, deleted.status, deleted.body),
       };
     }
+    removed = true;
     const gone = await waitGone(kube, path, uid as string, options);
     if (gone !== true) {
       const waitS = (options.waitMs ?? REPLACE_WAIT_MS) / 1000;
@@ -104,7 +110,16 @@ export async function replaceObject(
   } else if (!isNotFound(live)) {
     return { ok: false, status: live.status, message: apiErrorMessage(ref, live.status, live.body) };
   }
-  const created = await sendApply(kube, info, body, { dryRun: false });
+  const created = await unlessStopped(options.signal, () => sendApply(kube, info, body, { dryRun: false }));
+  if (created === STOPPED) {
+    // Nothing deleted: nothing written (the caller reports it skipped). Deleted: gone until the next run.
+    if (!removed) throw options.signal?.reason;
+    return {
+      ok: false,
+      status: 0,
+      message: `${name}: deleted to re-create it (${FORCE_ANNOTATION}: enabled), but not re-created: ${stopReason(options.signal)}; the next run creates it`,
+    };
+  }
   if (!isSuccess(created)) {
     return { ok: false, status: created.status, message: apiErrorMessage(ref, created.status, created.body) };
   }

@@ -26,6 +26,7 @@ import {
 } from './ownership.ts';
 import { type Plan, pendingCreateDiff, planIgnoring } from './plan.ts';
 import { describeRef, toRef } from './refs.ts';
+import { STOPPED, stopReason, unlessStopped } from './stop.ts';
 import {
   APP_LABEL,
   type InventoryEntry,
@@ -53,6 +54,8 @@ export interface SyncContext {
   fieldValidation: () => Promise<'Strict' | undefined>;
   /** Told before each real write, so the object is tracked even if the answer is lost. */
   onWrite?: (object: PlannedObject) => void;
+  /** Aborted when the run must stop writing (lease lost or past its deadline): objects not yet written are `skipped`. */
+  signal?: AbortSignal;
 }
 
 export interface ObjectSync {
@@ -242,13 +245,23 @@ export async function writeObject(
 ): Promise<ObjectSync> {
   const base = toRef(object.ref);
   const { live, healing, body } = decision;
-  ctx.onWrite?.(object);
-  // Fields client-side kubectl apply owns become driftless's first (its dry run said so).
-  const migrated = live ? await migrateFieldManagers(ctx.kube, object.info, live) : undefined;
-  const applied = await applyObject(ctx.kube, object.info, body, {
-    dryRun: false,
-    fieldValidation: await ctx.fieldValidation(),
+  const sent = await unlessStopped(ctx.signal, async () => {
+    ctx.onWrite?.(object);
+    // Fields client-side kubectl apply owns become driftless's first (its dry run said so).
+    const migrated = live ? await migrateFieldManagers(ctx.kube, object.info, live) : undefined;
+    const fieldValidation = await ctx.fieldValidation();
+    const applied = await applyObject(ctx.kube, object.info, body, {
+      dryRun: false,
+      fieldValidation,
+      signal: ctx.signal,
+    });
+    return { migrated, applied };
   });
+  if (sent === STOPPED) {
+    const message = `not applied: ${stopReason(ctx.signal)}`;
+    return { result: { ...base, action: 'skipped', message, diff: decision.diff() } };
+  }
+  const { migrated, applied } = sent;
   if (!applied.ok)
     return { result: { ...base, action: 'failed', message: applied.message, diff: decision.diff() } };
   const notes = joinNotes([

@@ -12,6 +12,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { parse, parseAllDocuments } from 'yaml';
 import { openHistoryStore } from '../../lambda/history/open-store.ts';
+import { grantClusterIdentity } from '../support/cluster-identity.ts';
 import { type CliRun, projectRoot, runDriftless } from '../support/driftless-cli.ts';
 import { type GitServer, startGitServer } from '../support/git-server.ts';
 import { kubectl, kubectlGet } from '../support/kubectl.ts';
@@ -343,6 +344,12 @@ describe('error hints', () => {
   it('a 403 names the identity that was refused and points to access entries in the README', async () => {
     await kubectl(cp.kubeconfig, 'create', 'namespace', 'habits-rbac');
     await kubectl(cp.kubeconfig, 'create', 'serviceaccount', 'nobody', '-n', 'habits-rbac');
+    // It may identify the cluster (kube-system's uid), and nothing more: refused mid-run.
+    await grantClusterIdentity(
+      cp.kubeconfig,
+      '--serviceaccount=habits-rbac:nobody',
+      'driftless-cluster-identity-nobody',
+    );
     const token = (await kubectl(cp.kubeconfig, 'create', 'token', 'nobody', '-n', 'habits-rbac')).trim();
     const admin = JSON.parse(await readFile(cp.kubeconfig, 'utf8'));
     const limited = join(workDir, 'nobody.kubeconfig');

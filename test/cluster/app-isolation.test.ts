@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { driftlessCli } from '../reliability/hostile-harness.ts';
+import { grantClusterIdentity } from '../support/cluster-identity.ts';
 import { type GitServer, startGitServer } from '../support/git-server.ts';
 import { kubectl } from '../support/kubectl.ts';
 
@@ -48,6 +49,12 @@ async function appIdentity(namespace: string): Promise<string> {
     'deployer',
     '--role=deployer',
     `--serviceaccount=${namespace}:deployer`,
+  );
+  // The one cluster-wide read every identity needs: kube-system's uid keys state and lease (README).
+  await grantClusterIdentity(
+    cp.kubeconfig,
+    `--serviceaccount=${namespace}:deployer`,
+    `driftless-cluster-identity-${namespace}`,
   );
   const token = (await admin('-n', namespace, 'create', 'token', 'deployer', '--duration=1h')).trim();
   const path = join(workDir, `${namespace}.kubeconfig`);

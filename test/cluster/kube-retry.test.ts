@@ -2,8 +2,9 @@
  * The Kubernetes client retries what may pass (429 with Retry-After, 5xx, a broken connection),
  * within bounds, against the real API server behind an HTTPS stand-in that injects the faults.
  */
+import { createServer, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { isConnectionBroken, isTooManyRequests } from '../../lambda/cluster/api-errors.ts';
+import { isConnectionBroken, isTooManyRequests, isUnreachable } from '../../lambda/cluster/api-errors.ts';
 import { createKubeClient, type KubeClient } from '../../lambda/cluster/kube-client.ts';
 import { reconcile } from '../../lambda/reconcile/reconcile.ts';
 import { type HttpStandIn, startHttpStandIn } from '../reliability/http-stand-in.ts';
@@ -62,6 +63,57 @@ describe('retries', () => {
       .catch((e: unknown) => e);
     expect(isConnectionBroken(error)).toBe(true);
     expect((error as Error).message).toMatch(/the connection broke after 3 attempts/);
+  });
+});
+
+describe('a server that stopped answering', () => {
+  it('trips after the silence: every outstanding and queued request fails at once with one error naming the server, and nothing more is sent', async () => {
+    // Accepts connections and never answers (a host gone from the network): each attempt times out.
+    const sockets = new Set<Socket>();
+    const silent = createServer((socket) => {
+      sockets.add(socket);
+      socket.on('error', () => {});
+    });
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const server = `https://127.0.0.1:${(silent.address() as { port: number }).port}`;
+    try {
+      const kube = createKubeClient({
+        server,
+        caPem: cp.caPem,
+        timeoutMs: 500,
+        silenceMs: 1_500,
+        maxSockets: 4,
+        retry: { baseDelayMs: 20 },
+      });
+      const started = Date.now();
+      const errors = await Promise.all(
+        Array.from({ length: 40 }, (_, i) =>
+          kube.request({ method: 'GET', path: `/api/v1/namespaces/default/configmaps/cm-${i}` }).then(
+            () => undefined,
+            (e: unknown) => e as Error,
+          ),
+        ),
+      );
+      const elapsed = Date.now() - started;
+      // Without the breaker, 40 requests over 4 sockets retried 5 times each take over 20 s.
+      expect(elapsed).toBeLessThan(4_000);
+      expect(errors.every((e) => isUnreachable(e))).toBe(true);
+      const messages = new Set(errors.map((e) => e?.message));
+      expect([...messages]).toEqual([
+        expect.stringMatching(
+          new RegExp(
+            `^API server unreachable: ${server} stopped answering \\(no answer for \\d+ s while \\d+ requests failed to connect; last: .*no answer within 500 ms\\)`,
+          ),
+        ),
+      ]);
+      const sent = kube.requestCount;
+      const later = await kube.request({ method: 'GET', path: '/version' }).catch((e: unknown) => e);
+      expect((later as Error).message).toBe([...messages][0]);
+      expect(kube.requestCount).toBe(sent);
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      await new Promise<void>((resolve) => silent.close(() => resolve()));
+    }
   });
 });
 

@@ -90,4 +90,26 @@ describe('request rate limit', () => {
     await vi.advanceTimersByTimeAsync(500);
     expect(taken).toEqual([0, 1, 2, 3, 4]);
   });
+
+  it('lets a waiter whose signal is aborted go at once with its reason, taking no token', async () => {
+    vi.useFakeTimers();
+    let now = 0;
+    const take = tokenBucket({ qps: 1, burst: 1 }, () => now);
+    await take();
+    const stop = new AbortController();
+    const outcomes: string[] = [];
+    void take(stop.signal).then(
+      () => outcomes.push('aborted waiter ran'),
+      (e: Error) => outcomes.push(`aborted waiter: ${e.message}`),
+    );
+    void take().then(() => outcomes.push('next waiter ran'));
+    stop.abort(new Error('server stopped answering'));
+    await vi.advanceTimersByTimeAsync(0);
+    expect(outcomes).toEqual(['aborted waiter: server stopped answering']);
+    // The next waiter needs only the one token the aborted one did not take.
+    now = 1000;
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(outcomes).toEqual(['aborted waiter: server stopped answering', 'next waiter ran']);
+    await expect(take(stop.signal)).rejects.toThrow('server stopped answering');
+  });
 });

@@ -165,7 +165,7 @@ describe('validation before any write', () => {
       state,
     });
     expect(result.outcome).toBe('Failed');
-    expect(result.error).toMatch(/127\.0\.0\.1:1.*unreachable/);
+    expect(result.error).toMatch(/unreachable: https:\/\/127\.0\.0\.1:1 stopped answering/);
     expect(result.state).toEqual(state);
   });
 });

@@ -103,6 +103,9 @@ describe('an EKS token expiring mid-run', () => {
         connect: async (target) =>
           slowRun(await connectCluster(target, { credentials: async () => CALLER, now: () => clock })),
         now: () => clock,
+        // Renewals run on real timers, which this simulated half hour never reaches: a lease that
+        // outlives it keeps the run writing (with 60 s the run stops at the lease's deadline).
+        leaseTtlMs: 4 * 60 * 60_000,
       },
     );
 

@@ -50,6 +50,8 @@ export interface ControlPlaneInfo {
 export interface ControlPlane extends ControlPlaneInfo {
   /** Stops kube-apiserver only (etcd keeps the data), e.g. to inject an outage. */
   stopApiServer(): Promise<void>;
+  /** SIGKILLs kube-apiserver (no graceful shutdown, as a crash), etcd keeps the data. */
+  killApiServer(): Promise<void>;
   /** Starts kube-apiserver again on the same port with the same data. */
   startApiServer(): Promise<void>;
   stop(): Promise<void>;
@@ -246,6 +248,14 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
     caFile,
     kubeconfig,
     stopApiServer,
+    async killApiServer() {
+      const proc = apiserver;
+      apiserver = undefined;
+      if (!proc || proc.exitCode !== null || proc.signalCode !== null) return;
+      const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
+      proc.kill('SIGKILL');
+      await exited;
+    },
     startApiServer,
     async stop() {
       await Promise.all(processes.map(terminate));
