@@ -1,4 +1,4 @@
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { SourceError } from '../../lambda/source/errors.ts';
@@ -235,20 +235,24 @@ describe('parseManifests', () => {
     );
   });
 
-  it('parses every released set under ../shared/realworld within the default limits', () => {
-    const sets = readdirSync(REALWORLD, { withFileTypes: true }).filter((entry) => entry.isDirectory());
-    expect(sets.length).toBeGreaterThanOrEqual(11);
-    for (const set of sets) {
-      const dir = join(REALWORLD, set.name, 'files');
-      const files = readdirSync(dir, { recursive: true })
-        .map(String)
-        .filter((name) => /\.(ya?ml|json)$/.test(name))
-        .map((name) => ({ path: name, content: readFileSync(join(dir, name)) }));
-      // A Kustomize tree holds patches and kustomizations, not a set: bound each file on its own.
-      if (files.some((file) => file.path.endsWith('kustomization.yaml'))) {
-        for (const file of files)
-          assertDocumentBounds(file.path, file.content.toString(), DEFAULT_MANIFEST_LIMITS);
-      } else expect(parseManifests(files).length, set.name).toBeGreaterThan(0);
-    }
-  });
+  // The release sets live beside the repository (../shared/realworld), not in it.
+  it.skipIf(!existsSync(REALWORLD))(
+    'parses every released set under ../shared/realworld within the default limits (skipped where ../shared/realworld is absent)',
+    () => {
+      const sets = readdirSync(REALWORLD, { withFileTypes: true }).filter((entry) => entry.isDirectory());
+      expect(sets.length).toBeGreaterThanOrEqual(11);
+      for (const set of sets) {
+        const dir = join(REALWORLD, set.name, 'files');
+        const files = readdirSync(dir, { recursive: true })
+          .map(String)
+          .filter((name) => /\.(ya?ml|json)$/.test(name))
+          .map((name) => ({ path: name, content: readFileSync(join(dir, name)) }));
+        // A Kustomize tree holds patches and kustomizations, not a set: bound each file on its own.
+        if (files.some((file) => file.path.endsWith('kustomization.yaml'))) {
+          for (const file of files)
+            assertDocumentBounds(file.path, file.content.toString(), DEFAULT_MANIFEST_LIMITS);
+        } else expect(parseManifests(files).length, set.name).toBeGreaterThan(0);
+      }
+    },
+  );
 });
