@@ -7,7 +7,6 @@
  */
 import pLimit from 'p-limit';
 import { describe, expect, it } from 'vitest';
-import type { KubeClient, KubeRequest } from '../../lambda/cluster/kube-client.ts';
 import { MISSING_MAX_PAGES, MISSING_PAGE_LIMIT } from '../../lambda/reconcile/live.ts';
 import type { DesiredObject } from '../../lambda/reconcile/types.ts';
 import { kubectl, kubectlGet } from '../support/kubectl.ts';
@@ -21,6 +20,7 @@ import {
   gizmoCrd,
   manifests,
   namespace,
+  recording,
 } from './harness.ts';
 
 /** A Namespace, a Deployment and `configMaps` ConfigMaps; `changed` ConfigMaps carry `version`. */
@@ -322,20 +322,6 @@ describe('inventory digests', () => {
 });
 
 /** A client that records every request it passes on. */
-function recording(kube: KubeClient): { client: KubeClient; requests: KubeRequest[] } {
-  const requests: KubeRequest[] = [];
-  const client: KubeClient = {
-    server: kube.server,
-    get requestCount() {
-      return kube.requestCount;
-    },
-    request<T>(req: KubeRequest) {
-      requests.push(req);
-      return kube.request<T>(req);
-    },
-  };
-  return { client, requests };
-}
 
 describe('collection reads of missing objects', () => {
   it('reads at most MISSING_MAX_PAGES pages of a crowded namespace and GETs the missing objects it did not see', async () => {

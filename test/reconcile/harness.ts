@@ -1,6 +1,6 @@
 /** Shared set-up of the reconcile tests: a KubeClient on the shared control plane and manifest builders. */
 import { inject } from 'vitest';
-import { createKubeClient, type KubeClient } from '../../lambda/cluster/kube-client.ts';
+import { createKubeClient, type KubeClient, type KubeRequest } from '../../lambda/cluster/kube-client.ts';
 import { reconcile } from '../../lambda/reconcile/reconcile.ts';
 import type {
   AppState,
@@ -122,4 +122,36 @@ export function deployment(
       },
     },
   };
+}
+
+/** A client that keeps every request it passes on to `kube`. */
+export function recording(kube: KubeClient): { client: KubeClient; requests: KubeRequest[] } {
+  const requests: KubeRequest[] = [];
+  const client: KubeClient = {
+    server: kube.server,
+    get requestCount() {
+      return kube.requestCount;
+    },
+    request<T>(req: KubeRequest) {
+      requests.push(req);
+      return kube.request<T>(req);
+    },
+  };
+  return { client, requests };
+}
+
+/** A client that records the path of every DELETE it passes on to `kube`. */
+export function recordingDeletes(kube: KubeClient) {
+  const deletes: string[] = [];
+  const client: KubeClient = {
+    server: kube.server,
+    get requestCount() {
+      return kube.requestCount;
+    },
+    async request<T>(req: KubeRequest) {
+      if (req.method === 'DELETE') deletes.push(req.path);
+      return kube.request<T>(req);
+    },
+  };
+  return { client, deletes };
 }

@@ -7,27 +7,20 @@
  * Terminating, so the tests look at the decision, the requests and the object itself.)
  */
 import { describe, expect, it } from 'vitest';
-import type { KubeClient, KubeRequest } from '../../lambda/cluster/kube-client.ts';
+import type { KubeClient } from '../../lambda/cluster/kube-client.ts';
 import { reconcile } from '../../lambda/reconcile/reconcile.ts';
 import type { AppState, DesiredObject, KubeObject, ReconcileOptions } from '../../lambda/reconcile/types.ts';
 import { kubectl, kubectlGet } from '../support/kubectl.ts';
-import { actionOf, adminClient, configMap, cp, gizmoCrd, manifests, namespace } from './harness.ts';
-
-/** A client that records every DELETE sent. */
-function recordingDeletes(kube: KubeClient) {
-  const deletes: string[] = [];
-  const client: KubeClient = {
-    server: kube.server,
-    get requestCount() {
-      return kube.requestCount;
-    },
-    async request<T>(req: KubeRequest) {
-      if (req.method === 'DELETE') deletes.push(req.path);
-      return kube.request<T>(req);
-    },
-  };
-  return { client, deletes };
-}
+import {
+  actionOf,
+  adminClient,
+  configMap,
+  cp,
+  gizmoCrd,
+  manifests,
+  namespace,
+  recordingDeletes,
+} from './harness.ts';
 
 /** Runs reconcile like `appRunner`, keeping the state and every log line. */
 function loggedApp(kube: KubeClient, base: Omit<ReconcileOptions, 'revision'>) {

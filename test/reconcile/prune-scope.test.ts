@@ -4,25 +4,18 @@
  * setting, and left in place (still tracked, so widening the scope again lets prune finish).
  */
 import { describe, expect, it } from 'vitest';
-import type { KubeClient, KubeRequest } from '../../lambda/cluster/kube-client.ts';
 import type { KubeObject } from '../../lambda/reconcile/types.ts';
 import { kubectlGet } from '../support/kubectl.ts';
-import { actionOf, adminClient, appRunner, configMap, cp, manifests, namespace } from './harness.ts';
-
-function recordingDeletes(kube: KubeClient) {
-  const deletes: string[] = [];
-  const client: KubeClient = {
-    server: kube.server,
-    get requestCount() {
-      return kube.requestCount;
-    },
-    async request<T>(req: KubeRequest) {
-      if (req.method === 'DELETE') deletes.push(req.path);
-      return kube.request<T>(req);
-    },
-  };
-  return { client, deletes };
-}
+import {
+  actionOf,
+  adminClient,
+  appRunner,
+  configMap,
+  cp,
+  manifests,
+  namespace,
+  recordingDeletes,
+} from './harness.ts';
 
 describe('prune and the app scope', () => {
   it('leaves labelled objects outside a narrowed scope in place, naming the scope setting', async () => {

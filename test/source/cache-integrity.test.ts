@@ -60,7 +60,7 @@ describe('the cache key file', () => {
     const state = join(workDir, 'state');
     const path = stateCacheKeyPath({ XDG_STATE_HOME: state });
     expect(path).toBe(join(state, 'driftless', 'cache.key'));
-    expect(stateCacheKeyPath({ HOME: '/home/u' })).toMatch(/\.local\/state\/driftless\/cache\.key$/);
+    expect(stateCacheKeyPath({ HOME: '/users/u' })).toMatch(/\.local\/state\/driftless\/cache\.key$/);
     const module = new URL('../../lambda/source/cache-key.ts', import.meta.url).href;
     const script = `const { readOrCreateKeyFile } = await import(${JSON.stringify(module)});
       console.log((await readOrCreateKeyFile(${JSON.stringify(path)})).toString('hex'));`;

@@ -90,11 +90,11 @@ describe('symlinks', () => {
   it('refuses a chain whose every link normalises inside but that resolves to /', async () => {
     const { gitdir, commit } = await repoWith(
       {},
-      { [`${DEEP}/up`]: UPS, [`${DEEP}/root`]: `up/${UPS}`, 'app/loot': `../${DEEP}/root/etc/passwd` },
+      { [`${DEEP}/up`]: UPS, [`${DEEP}/top`]: `up/${UPS}`, 'app/loot': `../${DEEP}/top/etc/passwd` },
     );
     const { error } = await refusal(gitdir, commit);
     expect(error.message).toBe(
-      `commit ${commit.slice(0, 12)}: symlink app/loot -> "../${DEEP}/root/etc/passwd" resolves to /etc/passwd, ` +
+      `commit ${commit.slice(0, 12)}: symlink app/loot -> "../${DEEP}/top/etc/passwd" resolves to /etc/passwd, ` +
         'outside the checkout; refusing to render the revision: link only to files of the repository',
     );
   });
