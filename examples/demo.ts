@@ -1,9 +1,11 @@
 /**
- * `npm run demo`: the whole driftless story against a real, local Kubernetes API server, with the
- * real CLI's output. Installs the control plane if needed (once, a few minutes), starts it, turns
- * `examples/app/` into a Git repository in a temp dir, then:
+ * `npm run demo`: the whole driftless story against a real, local Kubernetes cluster (API server,
+ * controllers, scheduler, and kwok's simulated nodes), with the real CLI's output. Installs the
+ * cluster if needed (once, a few minutes), starts it, turns `examples/app/` into a Git repository
+ * in a temp dir, then:
  *
- *   1. first sync creates everything (deployment.yaml sorts before namespace.yaml: no matter)
+ *   1. first sync creates everything (deployment.yaml sorts before namespace.yaml: no matter) and
+ *      waits: the Deployment becomes Healthy by itself as its controller rolls it out
  *   2. a commit changes the ConfigMap and deletes the Service: sync --prune applies and prunes
  *   3. someone runs `kubectl scale`: plan reports the drift (exit 1), sync --self-heal heals it
  *   4. history prints the log of every run
@@ -56,9 +58,11 @@ function expectExit(step: string, ran: Ran, expected: number): void {
 }
 
 async function main(): Promise<void> {
-  say('Local Kubernetes control plane (etcd + kube-apiserver; built once, then cached)');
+  say(
+    'Local Kubernetes cluster (etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok nodes; built once, then cached)',
+  );
   expectExit(
-    'install control plane',
+    'install the cluster',
     await run('bash', [join(root, 'test/support/install-control-plane.sh')]),
     0,
   );
@@ -78,6 +82,8 @@ async function main(): Promise<void> {
 
   try {
     controlPlane = await startControlPlane();
+    if (controlPlane.controllersMissing)
+      throw new Error(`no controllers run: ${controlPlane.controllersMissing}`);
     process.stdout.write(`API server ${controlPlane.server} (workspace ${workspace})\n`);
     const kubeconfig = controlPlane.kubeconfig;
     const repo = join(workspace, 'app');
@@ -118,11 +124,19 @@ async function main(): Promise<void> {
     );
     await git('log', '--oneline', '--stat');
 
-    say('1. First sync: everything is created, the Namespace first although deployment.yaml sorts first');
-    expectExit(
-      'first sync',
-      await driftless('sync --app demo --repo ./app --prune', ['sync', ...common, '--prune']),
-      0,
+    say('1. First sync: everything is created, the Namespace first although deployment.yaml sorts first;');
+    say('   --wait: the Deployment goes Progressing -> Healthy by itself as its controller rolls it out');
+    const first = await driftless('sync --app demo --repo ./app --prune --wait', [
+      'sync',
+      ...common,
+      '--prune',
+      '--wait',
+      '2m',
+    ]);
+    expectExit('first sync', first, 0);
+    if (!/; health Healthy$/m.test(first.stdout)) throw new Error('the first sync did not end Healthy');
+    process.stdout.write(
+      'Healthy: kube-controller-manager made the ReplicaSet, kube-scheduler placed its Pods on the kwok nodes, and they became Ready. Nobody set a status.\n',
     );
     await kubectl(
       'get',
@@ -134,6 +148,7 @@ async function main(): Promise<void> {
       'demo',
       '--show-labels',
     );
+    await kubectl('get', 'pods', '-n', 'demo', '-o', 'wide');
 
     say('2. A commit changes the ConfigMap and deletes the Service');
     await writeFile(

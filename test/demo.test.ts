@@ -36,12 +36,15 @@ function portOpen(port: number): Promise<boolean> {
   });
 }
 
-it('npm run demo creates, changes, prunes, detects and heals drift, prints history, and cleans up', async () => {
+it('npm run demo creates (and waits until Healthy by itself), changes, prunes, detects and heals drift, prints history, and cleans up', async () => {
   const { code, output } = await npmRunDemo();
   expect(code, output).toBe(0);
 
   // 1. first sync creates all four objects although deployment.yaml sorts before namespace.yaml
-  expect(output).toMatch(/Synced: sync of demo at [0-9a-f]{7}: 4 created in/);
+  expect(output).toMatch(/Synced: sync of demo at [0-9a-f]{7}: 4 created in .*; health Healthy$/m);
+  // ... and waits until the Deployment is Healthy by itself: Pods run on kwok's nodes
+  expect(output).toContain('Nobody set a status.');
+  expect(output).toMatch(/^web-\S+\s+1\/1\s+Running\s+.*kwok-node-\d/m);
   // 2. the new commit configures the ConfigMap and prunes the Service
   expect(output).toMatch(/configured\s+ConfigMap\s+demo\s+web-config/);
   expect(output).toMatch(/pruned\s+Service\s+demo\s+web/);

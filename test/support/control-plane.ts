@@ -1,14 +1,19 @@
 /**
- * A real Kubernetes control plane (etcd + kube-apiserver) on loopback, for integration tests.
+ * A real Kubernetes cluster on loopback, for integration tests: etcd and kube-apiserver, and
+ * beside them kube-controller-manager, kube-scheduler and kwok's simulated nodes
+ * (cluster-controllers.ts), so Namespaces are finalized, the garbage collector cascades,
+ * Deployments roll out and Jobs complete. Its token file holds the identities users deploy with
+ * (identities.ts).
  *
  * Binaries come from `KUBEBUILDER_ASSETS` (the envtest convention) or from the per-version cache
- * that `test/support/install-control-plane.sh` fills (the version is in `control-plane.env`).
- * Nothing is skipped when they are missing: starting fails with a message that says how to
- * install them. The flags are those of a real cluster where they matter to the engine: RBAC,
- * the default admission chain (ValidatingAdmissionPolicy included), service account keys, a /16
- * service range.
+ * that `test/support/install-control-plane.sh` fills (the version is in `control-plane.env`,
+ * `DRIFTLESS_KUBE_VERSION` overrides it). A missing API server or etcd fails the start with a
+ * message that says how to install them; missing controllers are reported in
+ * `controllersMissing` and the tests that need them skip, saying why. The flags are those of a
+ * real cluster where they matter to the engine: RBAC, the default admission chain
+ * (ValidatingAdmissionPolicy included), service account keys, a /16 service range.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -18,6 +23,9 @@ import { homedir, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
+import { findControllers, startControllers } from './cluster-controllers.ts';
+import { newIdentities, type TestIdentities, tokenFileLines, writeIdentities } from './identities.ts';
+import { spawnLogged, terminate } from './processes.ts';
 
 export interface ControlPlaneOptions {
   /**
@@ -32,6 +40,11 @@ export interface ControlPlaneOptions {
   auditLogPath?: string;
   /** How long to wait for `/readyz`. @default 60_000 */
   startTimeoutMs?: number;
+  /**
+   * Run kube-controller-manager, kube-scheduler and kwok beside the API server. A test about the
+   * API server alone (outages, discovery) may leave them out. @default true
+   */
+  controllers?: boolean;
 }
 
 export interface ControlPlaneInfo {
@@ -45,6 +58,10 @@ export interface ControlPlaneInfo {
   caFile: string;
   /** A kubeconfig with one context, `admin`, using `adminToken`. */
   kubeconfig: string;
+  /** The identities users deploy with (identities.ts), each with its kubeconfig. */
+  identities: TestIdentities;
+  /** Why no controllers run (binaries not built, or not asked for); undefined when they run. */
+  controllersMissing?: string;
 }
 
 export interface ControlPlane extends ControlPlaneInfo {
@@ -58,19 +75,27 @@ export interface ControlPlane extends ControlPlaneInfo {
 }
 
 /** The versions in `control-plane.env`, shared with the install script. */
-export function controlPlaneVersions(): { kube: string; etcd: string } {
+export function controlPlaneVersions(): { kube: string; etcd: string; compat: string } {
   const env = readFileSync(join(dirname(fileURLToPath(import.meta.url)), 'control-plane.env'), 'utf8');
   const value = (key: string) => {
     const found = new RegExp(`^${key}=(\\S+)$`, 'm').exec(env)?.[1];
     if (!found) throw new Error(`control-plane.env sets no ${key}`);
     return found;
   };
-  return { kube: value('KUBE_VERSION'), etcd: value('ETCD_VERSION') };
+  return {
+    kube: process.env.DRIFTLESS_KUBE_VERSION || value('KUBE_VERSION'),
+    etcd: value('ETCD_VERSION'),
+    compat: value('KUBE_COMPAT_VERSION'),
+  };
 }
 
 /** Where the binaries are: `KUBEBUILDER_ASSETS`, else the install script's per-version cache. */
 export function controlPlaneAssets(): string {
-  if (process.env.KUBEBUILDER_ASSETS) return process.env.KUBEBUILDER_ASSETS;
+  return process.env.KUBEBUILDER_ASSETS || controlPlaneCache();
+}
+
+/** The install script's folder for this version (controllers and kwok are built there). */
+function controlPlaneCache(): string {
   const root =
     process.env.DRIFTLESS_ENVTEST_DIR ??
     join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'driftless', 'envtest');
@@ -133,7 +158,11 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
   const adminToken = `admin-${Math.random().toString(36).slice(2)}`;
   const certDir = join(dir, 'certs');
   await mkdir(certDir);
-  await writeFile(join(dir, 'tokens.csv'), `${adminToken},admin,admin,"system:masters"\n`);
+  const identities = newIdentities(dir);
+  await writeFile(
+    join(dir, 'tokens.csv'),
+    `${adminToken},admin,admin,"system:masters"\n${tokenFileLines(identities)}`,
+  );
   const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
   await writeFile(join(dir, 'sa.key'), privateKey.export({ type: 'pkcs8', format: 'pem' }));
 
@@ -241,9 +270,39 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
     }),
   );
 
+  let controllersMissing: string | undefined = 'not asked for (controllers: false)';
+  try {
+    await writeIdentities(identities, { server, caFile, adminKubeconfig: kubeconfig });
+    if (options.controllers !== false) {
+      const binaries = findControllers([...new Set([assets, controlPlaneCache()])]);
+      if ('missing' in binaries) {
+        controllersMissing = binaries.missing;
+        process.stderr.write(`test cluster without controllers: ${controllersMissing}\n`);
+      } else {
+        processes.push(
+          ...(await startControllers({
+            binaries,
+            dir,
+            adminKubeconfig: kubeconfig,
+            caFile,
+            serviceAccountKey: join(dir, 'sa.key'),
+            logs,
+          })),
+        );
+        controllersMissing = undefined;
+      }
+    }
+  } catch (error) {
+    await Promise.all(processes.map(terminate));
+    await rm(dir, { recursive: true, force: true });
+    throw error;
+  }
+
   return {
     server,
     adminToken,
+    identities,
+    controllersMissing,
     caPem,
     caFile,
     kubeconfig,
@@ -262,26 +321,6 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
       await rm(dir, { recursive: true, force: true });
     },
   };
-}
-
-function spawnLogged(bin: string, args: string[], logs: string[]): ChildProcess {
-  const proc = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  const keep = (chunk: Buffer) => {
-    logs.push(chunk.toString());
-    if (logs.length > 200) logs.splice(0, logs.length - 200);
-  };
-  proc.stdout?.on('data', keep);
-  proc.stderr?.on('data', keep);
-  return proc;
-}
-
-async function terminate(proc: ChildProcess): Promise<void> {
-  if (proc.exitCode !== null || proc.signalCode !== null) return;
-  const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
-  proc.kill('SIGTERM');
-  const timer = setTimeout(() => proc.kill('SIGKILL'), 5_000);
-  await exited;
-  clearTimeout(timer);
 }
 
 function probe(port: number, token: string, ca: string): Promise<number> {

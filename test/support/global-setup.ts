@@ -1,5 +1,5 @@
 /**
- * Starts one real control plane for the whole test run and hands its coordinates to every
+ * Starts one real cluster (control-plane.ts) for the whole test run and hands its coordinates to every
  * test file through `inject('controlPlane')`. Tests isolate themselves by namespace, app
  * name and CRD group. A missing binary fails the run; nothing is skipped.
  */
@@ -18,7 +18,7 @@ export default async function setup(project: TestProject) {
   const cp = await startControlPlane();
   const version = JSON.parse(await kubectl(cp.kubeconfig, 'version', '-o', 'json'));
   process.stderr.write(
-    `control plane ready at ${cp.server} in ${Date.now() - started} ms: kube-apiserver ${version.serverVersion.gitVersion}, kubectl ${version.clientVersion.gitVersion} (${controlPlaneAssets()})\n`,
+    `test cluster ready at ${cp.server} in ${Date.now() - started} ms: kube-apiserver ${version.serverVersion.gitVersion}, kubectl ${version.clientVersion.gitVersion} (${controlPlaneAssets()}), ${cp.controllersMissing ? `no controllers: ${cp.controllersMissing}` : 'kube-controller-manager, kube-scheduler and 3 kwok nodes'}\n`,
   );
   project.provide('controlPlane', {
     server: cp.server,
@@ -26,6 +26,8 @@ export default async function setup(project: TestProject) {
     caPem: cp.caPem,
     caFile: cp.caFile,
     kubeconfig: cp.kubeconfig,
+    identities: cp.identities,
+    controllersMissing: cp.controllersMissing,
   });
   return async () => {
     await cp.stop();
