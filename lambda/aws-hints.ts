@@ -7,7 +7,7 @@
 const HINTS: { match: (error: { name?: string; message: string }) => boolean; hint: string }[] = [
   {
     match: (error) => /region is missing/i.test(error.message),
-    hint: 'set AWS_REGION (for example AWS_REGION=eu-west-1), pass --region, or set a region in your AWS profile',
+    hint: 'set AWS_REGION (for example AWS_REGION=eu-west-1), or a region in your AWS profile (AWS_PROFILE)',
   },
   {
     match: (error) =>

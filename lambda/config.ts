@@ -3,18 +3,14 @@
  * what the Lambda reads at run time. Errors name the setting, e.g. `apps[1].cluster.region`.
  */
 import { readFile } from 'node:fs/promises';
-import { parse } from 'yaml';
 import { z } from 'zod';
+import { issueLines, type Locate, parseWithPositions } from './config-issues.ts';
+import { checkRepo, checkRepoPath } from './config-repo.ts';
 import { agentReactionSettings, appReactionSettings } from './notify/settings.ts';
 import { AWS_REGION, DNS_LABEL, IAM_ROLE_ARN } from './setting-patterns.ts';
 import type { RenderOptions } from './source/render/render.ts';
 import { RENDER_MODES } from './source/render/settings.ts';
-import {
-  hasUserInfo,
-  insecureRepoReason,
-  parseRepoUrl,
-  plainHttpCredentialsReason,
-} from './source/repo-url.ts';
+import { parseRepoUrl, plainHttpCredentialsReason } from './source/repo-url.ts';
 
 const appName = z.string().regex(DNS_LABEL.pattern, DNS_LABEL.message);
 
@@ -98,17 +94,23 @@ const webhookSecretArn = z
 
 export const appSchema = z.strictObject({
   name: appName,
-  /** https URL of the Git repository (a local path is accepted by the CLI only); never with credentials. */
+  /** https URL of the Git repository (the CLI takes a local path with --repo); never with credentials. */
   repo: z.string().min(1).superRefine(checkRepo),
   /** Branch, tag or full commit SHA. Default: the remote's default branch. */
   ref: z.string().min(1).optional(),
   /** Folder inside the repository. Default: the root. */
-  path: z.string().default('.'),
+  path: z.string().default('.').superRefine(checkRepoPath),
   /** Secrets Manager secret (name or ARN) with a token string or JSON {username,password} / {token}. */
   credentialsSecret: z.string().min(1).optional(),
   cluster: clusterSchema,
   /** Namespace for namespaced objects that name none. */
   namespace: appName.default('default'),
+  /**
+   * Create `namespace` before the first write when it is missing, labelled as the app's (one that
+   * exists without the app's label is never taken over). It is pruned only once this is off, with
+   * prune on, and when it holds nothing that is not the app's. Any render mode.
+   */
+  createNamespace: z.boolean().default(false),
   schedule: schedule.default('rate(5 minutes)'),
   prune: z.boolean().default(false),
   selfHeal: z.boolean().default(false),
@@ -117,12 +119,16 @@ export const appSchema = z.strictObject({
   ...appReactionSettings,
   /** How the folder becomes objects: auto-detected, plain manifests, Kustomize or Helm. */
   render: z.enum(RENDER_MODES).default('auto'),
-  /** Helm charts: release name (default: the app name), values files (relative to the chart), inline values. */
+  /**
+   * Helm charts: release name (default: the app name), values files (relative to the chart),
+   * inline values; `pruneCrds` prunes CRDs that left the chart's `crds/` folder (Helm never does).
+   */
   helm: z
     .strictObject({
       releaseName: appName.optional(),
       valuesFiles: z.array(z.string().min(1)).optional(),
       values: z.record(z.string(), z.unknown()).optional(),
+      pruneCrds: z.boolean().optional(),
     })
     .optional(),
   /** Overrides the agent-wide `renderLimits`, key by key, for an app whose render needs more (or less). */
@@ -152,52 +158,55 @@ export const appSchema = z.strictObject({
   webhook: z.strictObject({ secretArn: webhookSecretArn }).optional(),
 });
 
-/** The repo setting never holds credentials (it lands in templates and logs) nor a plain-http remote host. */
-function checkRepo(repo: string, ctx: z.RefinementCtx): void {
-  if (hasUserInfo(repo)) {
-    ctx.addIssue({
-      code: 'custom',
-      message:
-        'must not carry credentials (user:password@): store them in Secrets Manager and name the secret in credentialsSecret',
-    });
-    return;
-  }
-  const url = parseRepoUrl(repo);
-  const insecure = url && insecureRepoReason(url);
-  if (insecure) ctx.addIssue({ code: 'custom', message: insecure });
-}
+const agentSettings = {
+  /** Bounds of every app's renderer; an app's own `renderLimits` overrides them key by key. */
+  renderLimits: renderLimitsSchema.optional(),
+  ...agentReactionSettings,
+};
 
 export const configSchema = z
+  .strictObject({ apps: z.array(appSchema).min(1, 'list at least one app'), ...agentSettings })
+  .superRefine(checkApps);
+
+/** The CLI on a kubeconfig (`--kubeconfig`/`--context`) needs no EKS `cluster` of its apps. */
+export const kubeconfigConfigSchema = z
   .strictObject({
-    apps: z.array(appSchema).min(1, 'list at least one app'),
-    /** Bounds of every app's renderer; an app's own `renderLimits` overrides them key by key. */
-    renderLimits: renderLimitsSchema.optional(),
-    ...agentReactionSettings,
+    apps: z.array(appSchema.extend({ cluster: clusterSchema.optional() })).min(1, 'list at least one app'),
+    ...agentSettings,
   })
-  .superRefine((config, ctx) => {
-    const seen = new Set<string>();
-    config.apps.forEach((app, index) => {
-      if (seen.has(app.name)) {
-        ctx.addIssue({
-          code: 'custom',
-          path: ['apps', index, 'name'],
-          message: `duplicate app name "${app.name}"`,
-        });
-      }
-      seen.add(app.name);
-      if (app.webhook && !config.webhook) {
-        ctx.addIssue({
-          code: 'custom',
-          path: ['apps', index, 'webhook'],
-          message: 'needs the push receiver: set webhook: true (or its settings) at the top level',
-        });
-      }
-      const url = app.credentialsSecret ? parseRepoUrl(app.repo) : undefined;
-      const overHttp = url && plainHttpCredentialsReason(url, 'the credentials');
-      if (overHttp)
-        ctx.addIssue({ code: 'custom', path: ['apps', index, 'credentialsSecret'], message: overHttp });
-    });
+  .superRefine(checkApps);
+
+/** Checks across apps: unique names, per-app webhooks need the receiver, no credentials over http. */
+function checkApps(
+  config: {
+    apps: Pick<AppConfig, 'name' | 'repo' | 'webhook' | 'credentialsSecret'>[];
+    webhook?: unknown;
+  },
+  ctx: z.RefinementCtx,
+): void {
+  const seen = new Set<string>();
+  config.apps.forEach((app, index) => {
+    if (seen.has(app.name)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['apps', index, 'name'],
+        message: `duplicate app name "${app.name}"`,
+      });
+    }
+    seen.add(app.name);
+    if (app.webhook && !config.webhook) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['apps', index, 'webhook'],
+        message: 'needs the push receiver: set webhook: true (or its settings) at the top level',
+      });
+    }
+    const url = app.credentialsSecret ? parseRepoUrl(app.repo) : undefined;
+    const overHttp = url && plainHttpCredentialsReason(url, 'the credentials');
+    if (overHttp)
+      ctx.addIssue({ code: 'custom', path: ['apps', index, 'credentialsSecret'], message: overHttp });
   });
+}
 
 export type ClusterConfig = z.infer<typeof clusterSchema>;
 
@@ -233,42 +242,58 @@ export class ConfigError extends Error {
   override name = 'ConfigError';
 }
 
-/** Validates a parsed config; the error lists every bad setting by path, e.g. `apps[0].repo: Required`. */
-export function parseConfig(input: unknown, source = 'config'): DriftlessConfig {
-  const result = configSchema.safeParse(input);
-  if (result.success) return result.data;
-  const lines = result.error.issues.map((issue) => `  ${formatPath(issue.path)}: ${issue.message}`);
-  throw new ConfigError(`invalid ${source}:\n${lines.join('\n')}`);
+/** A config the CLI reads for a kubeconfig target: an app's `cluster` may be absent. */
+export type KubeconfigConfig = z.infer<typeof kubeconfigConfigSchema>;
+
+/**
+ * Validates a parsed config; the error lists every bad setting by path, e.g. `apps[0].repo:
+ * Required`, an unknown key with the nearest known one, and with `locate` its line and column.
+ */
+export function parseConfig(input: unknown, source = 'config', locate?: Locate): DriftlessConfig {
+  return parseWith(configSchema, input, source, locate);
 }
 
-function formatPath(path: PropertyKey[]): string {
-  return (
-    path.reduce<string>(
-      (out, key) =>
-        typeof key === 'number' ? `${out}[${key}]` : out ? `${out}.${String(key)}` : String(key),
-      '',
-    ) || '(root)'
-  );
+function parseWith<S extends z.ZodType>(
+  schema: S,
+  input: unknown,
+  source: string,
+  locate?: Locate,
+): z.infer<S> {
+  const result = schema.safeParse(input);
+  if (result.success) return result.data;
+  const lines = issueLines(result.error.issues, schema, locate);
+  throw new ConfigError(`invalid ${source}:\n${lines.join('\n')}`);
 }
 
 /** Reads and validates a YAML or JSON config file (JSON is YAML). */
 export async function loadConfigFile(path: string): Promise<DriftlessConfig> {
-  let text: string;
+  return parseConfigText(await readConfigFile(path), path);
+}
+
+/** The CLI with `--kubeconfig`/`--context`: as `loadConfigFile`, but apps need no `cluster`. */
+export async function loadKubeconfigConfigFile(path: string): Promise<KubeconfigConfig> {
+  const { value, locate } = parseYaml(await readConfigFile(path), path);
+  return parseWith(kubeconfigConfigSchema, value, `config file ${path}`, locate);
+}
+
+async function readConfigFile(path: string): Promise<string> {
   try {
-    text = await readFile(path, 'utf8');
+    return await readFile(path, 'utf8');
   } catch (error) {
     throw new ConfigError(`cannot read config file ${path}: ${(error as Error).message}`);
   }
-  return parseConfigText(text, path);
 }
 
 /** Parses and validates config file text; synchronous for CDK constructs. `path` names the file in errors. */
 export function parseConfigText(text: string, path: string): DriftlessConfig {
-  let parsed: unknown;
+  const { value, locate } = parseYaml(text, path);
+  return parseConfig(value, `config file ${path}`, locate);
+}
+
+function parseYaml(text: string, path: string): { value: unknown; locate: Locate } {
   try {
-    parsed = parse(text, { uniqueKeys: true });
+    return parseWithPositions(text);
   } catch (error) {
     throw new ConfigError(`config file ${path} is not valid YAML: ${(error as Error).message}`);
   }
-  return parseConfig(parsed, `config file ${path}`);
 }

@@ -337,7 +337,7 @@ describe('driftless failures and usage', () => {
       ],
       [
         ['plan', '--repo', repo, '--app', 'cli-usage', '--output=json', 'extra'],
-        { app: 'cli-usage', dryRun: true, error: /too many arguments/ },
+        { app: 'cli-usage', dryRun: true, error: /unexpected argument "extra".*--repo extra/ },
       ],
       [['history', '-ojson', '--limit', '0'], { app: '', dryRun: false, error: /--limit.*positive integer/ }],
     ];

@@ -41,3 +41,20 @@ describe('deploy config: adopt, scope and pruneLimit', () => {
     );
   });
 });
+
+describe('deploy config: loud mistakes without a file', () => {
+  it('suggests the nearest known key for a config object (a CDK app building its apps in code)', () => {
+    expect(() =>
+      parseConfig({ apps: [{ ...app, selfheal: true, cluster: { ...app.cluster, regoin: 'x' } }] }),
+    ).toThrow(/apps\[0\]: Unrecognized key: "selfheal"; did you mean "selfHeal"\?$/m);
+    expect(() => parseConfig({ apps: [{ ...app, cluster: { ...app.cluster, regoin: 'x' } }] })).toThrow(
+      /apps\[0\]\.cluster: Unrecognized key: "regoin"; did you mean "region"\?/,
+    );
+  });
+
+  it('lists the known keys when nothing is close', () => {
+    expect(() => parseConfig({ apps: [{ ...app, kustomize: { zzzzzzzzzz: true } }] })).toThrow(
+      /apps\[0\]\.kustomize: Unrecognized key: "zzzzzzzzzz"; known keys: allowRemoteBases/,
+    );
+  });
+});

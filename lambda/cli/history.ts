@@ -3,7 +3,8 @@
  * one run in full. Reading a history that does not exist creates nothing.
  */
 import { Command } from 'commander';
-import { DEFAULT_HISTORY_SPEC, openHistoryStore } from '../history/open-store.ts';
+import { openHistoryStore } from '../history/open-store.ts';
+import { historySpec } from './locations.ts';
 import { formatObjects, historyOption, type OutputFormat, outputOption, positiveInteger } from './options.ts';
 import { historyEntry, renderHistory } from './render.ts';
 import { findRun, renderRun } from './run-detail.ts';
@@ -30,12 +31,12 @@ export function historyCommand(): Command {
         if (historyMissing(options.history)) {
           if (options.run)
             throw new Error(
-              `no run ${options.run}: the history ${options.history ?? DEFAULT_HISTORY_SPEC} does not exist`,
+              `no run ${options.run}: the history ${historySpec(options.history)} does not exist`,
             );
           if (options.output === 'text') await writeStdout('no runs recorded\n');
           return;
         }
-        const store = await openHistoryStore(options.history);
+        const store = await openHistoryStore(historySpec(options.history));
         try {
           if (options.run) {
             const run = await findRun(store, options.run, options.app);

@@ -14,7 +14,7 @@ export function outputOption(): Option {
 export function historyOption(): Option {
   return new Option(
     '--history <spec>',
-    'sqlite:PATH or dynamodb:TABLE (default: sqlite:.driftless/history.db)',
+    'sqlite:PATH or dynamodb:TABLE (default: sqlite:$XDG_STATE_HOME/driftless/history.db, else ~/.local/state/driftless/history.db)',
   );
 }
 

@@ -15,7 +15,6 @@
  * something), 2 failed. Results go to stdout, progress and logs to stderr.
  */
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { withAwsHint } from '../aws-hints.ts';
 import { connectCluster } from '../cluster/target.ts';
@@ -23,54 +22,31 @@ import { openHistoryStore } from '../history/open-store.ts';
 import { guardRun } from '../last-resort.ts';
 import { errorMessage } from '../log.ts';
 import type { SyncResult } from '../reconcile/types.ts';
-import { AWS_REGION, DNS_LABEL, IAM_ROLE_ARN } from '../setting-patterns.ts';
-import { loadSource, type RenderMode, stateCacheKey } from '../source/source.ts';
-import { type ClusterTarget, runSync, type SyncDeps, type SyncInput, toResult } from '../sync.ts';
-import type { ConfiguredApp } from './app-config.ts';
+import { loadSource, stateCacheKey } from '../source/source.ts';
+import { runSync, type SyncDeps, type SyncInput, toResult } from '../sync.ts';
 import { EXIT, ExitSignal, exit } from './exit.ts';
 import { historyCommand } from './history.ts';
+import { gitCacheDir, historySpec } from './locations.ts';
 import { formatObjects, historyOption, type OutputFormat, outputOption } from './options.ts';
 import { pinCommand, unpinCommand } from './pin.ts';
 import { rawOptionValue } from './raw-args.ts';
 import { type RenderOptions, renderSyncResult } from './render.ts';
 import { renderCommand, renderOption } from './render-command.ts';
 import { statusCommand } from './status.ts';
-import { stderrLogger } from './stderr-logger.ts';
+import { holdErrors, stderrLogger } from './stderr-logger.ts';
 import { quietBrokenPipe, writeStdout } from './stdout.ts';
 import { resumeCommand, suspendCommand } from './suspend.ts';
+import {
+  checkRoleArn,
+  requireRegion,
+  type SyncOptions,
+  syncInput,
+  targetsKubeconfig,
+  UsageError,
+} from './sync-input.ts';
+import { missingKubeconfig, withConfigTargetHint } from './target-hints.ts';
 import { triggerCommand } from './trigger.ts';
 import { parseWait } from './wait.ts';
-
-interface SyncOptions {
-  repo?: string;
-  ref?: string;
-  path?: string;
-  app: string;
-  config?: string;
-  namespace?: string;
-  prune?: boolean;
-  selfHeal?: boolean;
-  allowEmpty?: boolean;
-  render?: RenderMode;
-  adopt?: boolean;
-  pruneLimit?: number;
-  moveSource?: boolean;
-  dryRun?: boolean;
-  kubeconfig?: string;
-  context?: string;
-  cluster?: string;
-  region?: string;
-  roleArn?: string;
-  history?: string;
-  output: OutputFormat;
-  quiet?: boolean;
-  wait?: number;
-}
-
-/** Thrown for bad flag combinations, reported like commander's own usage errors (exit 2). */
-class UsageError extends Error {
-  override name = 'UsageError';
-}
 
 function syncCommand(name: 'sync' | 'plan'): Command {
   const command = new Command(name)
@@ -83,7 +59,7 @@ function syncCommand(name: 'sync' | 'plan'): Command {
     .option('--repo <url|path>', 'Git repository: https URL or local path (or --config)')
     .option(
       '--config <file>',
-      "deploy config (driftless.config.yaml): take the --app's settings and scope from it",
+      "deploy config (driftless.config.yaml): take the --app's settings and scope from it; a flag overrides only the setting it names",
     )
     .option('--ref <ref>', 'branch, tag or commit (default: the remote HEAD)')
     .option('--path <dir>', 'folder of manifests inside the repository (default: .)')
@@ -116,27 +92,39 @@ function syncCommand(name: 'sync' | 'plan'): Command {
           .argParser(parseWait),
       );
   }
-  return command.action(async (options: SyncOptions) => {
-    await runSyncCommand({ ...options, dryRun: name === 'plan' || options.dryRun });
+  // A stray word (`sync ./app`) is answered with the flag it was probably meant for.
+  return command.allowExcessArguments().action(async (options: SyncOptions, self: Command) => {
+    await runSyncCommand({ ...options, dryRun: name === 'plan' || options.dryRun }, self.args);
   });
 }
 
-async function runSyncCommand(options: SyncOptions): Promise<void> {
+async function runSyncCommand(options: SyncOptions, extra: string[] = []): Promise<void> {
   const logger = stderrLogger();
   let input: SyncInput | undefined;
   try {
+    if (extra.length)
+      throw new UsageError(
+        `unexpected argument "${extra[0]}": the repository is given with --repo, e.g. --repo ${extra[0]}`,
+      );
     // The deploy config (and its schema library) is loaded only when asked for.
     const configured = options.config
-      ? await (await import('./app-config.ts')).configuredApp(options.config, options.app)
+      ? await (await import('./app-config.ts')).configuredApp(options.config, options.app, {
+          kubeconfig: targetsKubeconfig(options),
+        })
       : undefined;
     const runInput = syncInput(options, configured);
     input = runInput;
-    const store = await openHistoryStore(options.history);
+    // The run's failure is printed with its result; its log line would say it a second time.
+    const held = holdErrors(logger);
+    const store = await openHistoryStore(historySpec(options.history));
+    let shown: string | undefined;
     try {
-      const cacheDir = join(process.env.DRIFTLESS_CACHE_DIR ?? '.driftless', 'git');
+      const noKubeconfig = missingKubeconfig(runInput.target);
+      if (noKubeconfig) throw new UsageError(noKubeconfig);
+      const cacheDir = gitCacheDir();
       const deps: SyncDeps = {
         store,
-        logger,
+        logger: held.logger,
         loadSource: async (settings, context) => {
           // A deploy config's app may read its repo credentials from Secrets Manager.
           const secrets = settings.credentialsSecret
@@ -145,13 +133,17 @@ async function runSyncCommand(options: SyncOptions): Promise<void> {
           return loadSource(settings, {
             cacheDir,
             cacheKey: stateCacheKey,
-            logger,
+            logger: held.logger,
             secrets,
             render: configured?.render,
             ...context,
           });
         },
-        connect: (target) => connectCluster(target),
+        connect: (target) =>
+          connectCluster(target).catch((error: unknown) => {
+            // Only the config's own cluster: with --cluster the user chose EKS on purpose.
+            throw configured && !options.cluster ? withConfigTargetHint(error, options.app, target) : error;
+          }),
       };
       // Should the process meet a failure nothing awaits, the run is recorded Failed and printed.
       const run = await guardRun(
@@ -159,9 +151,11 @@ async function runSyncCommand(options: SyncOptions): Promise<void> {
         (onRunStarted) => runSync(runInput, { ...deps, onRunStarted }),
         (failed) => printResult(toResult(failed), options.output, { quiet: options.quiet }),
       );
+      shown = run.result.error;
       await printResult(run.result, options.output, { quiet: options.quiet, status: run.record.outcome });
       await exit(exitCode(run.result, options.wait !== undefined));
     } finally {
+      held.release(shown);
       await store.close();
     }
   } catch (error) {
@@ -202,88 +196,6 @@ async function reportUsageError(words: string[], error: CommanderError): Promise
   const app = rawOptionValue(words, '--app') ?? '';
   const dryRun = words[0] === 'plan' || words.includes('--dry-run');
   await printResult(failedResult(app, dryRun, error.message.replace(/^error: /, '')), 'json');
-}
-
-/** The run the command line asks for: the deploy config's app settings (if any), flags over them. */
-function syncInput(options: SyncOptions, configured?: ConfiguredApp): SyncInput {
-  const app = options.app;
-  if (!DNS_LABEL.pattern.test(app)) throw new UsageError(`--app "${app}" ${DNS_LABEL.message}`);
-  const from = configured?.app;
-  const repo = options.repo ?? from?.repo;
-  if (!repo)
-    throw new UsageError(
-      'give the repository with --repo URL|PATH, or an app of a deploy config with --config FILE',
-    );
-  const namespace = options.namespace ?? from?.namespace ?? 'default';
-  if (!DNS_LABEL.pattern.test(namespace)) throw new UsageError(`--namespace ${DNS_LABEL.message}`);
-  return {
-    app,
-    source: {
-      repo,
-      ref: options.ref ?? (options.repo ? undefined : from?.ref),
-      path: options.path ?? (options.repo ? undefined : from?.path) ?? '.',
-      credentialsSecret: options.repo ? undefined : from?.credentialsSecret,
-      app,
-      render: {
-        mode: options.render ?? from?.render ?? 'auto',
-        namespace,
-        helm: options.repo ? undefined : from?.helm,
-        kustomize: options.repo ? undefined : from?.kustomize,
-      },
-    },
-    target: clusterTarget(options, from?.cluster),
-    namespace,
-    prune: Boolean(options.prune ?? from?.prune),
-    selfHeal: Boolean(options.selfHeal ?? from?.selfHeal),
-    allowEmpty: Boolean(options.allowEmpty ?? from?.allowEmpty),
-    adopt: Boolean(options.adopt ?? from?.adopt),
-    // Without a deploy config the CLI runs unrestricted, under the user's own credentials.
-    scope: configured?.scope,
-    pruneLimit: options.pruneLimit ?? from?.pruneLimit,
-    moveSource: Boolean(options.moveSource),
-    dryRun: Boolean(options.dryRun),
-    trigger: 'cli',
-    healthTimeoutMs: options.wait,
-  };
-}
-
-/** `--kubeconfig`/`--context`/`--cluster` when given, else the deploy config's EKS cluster. */
-function clusterTarget(options: SyncOptions, configured?: ConfiguredApp['app']['cluster']): ClusterTarget {
-  if (configured && !options.cluster && !options.kubeconfig && !options.context) {
-    if (options.region || options.roleArn) throw new UsageError('--region and --role-arn need --cluster');
-    return { type: 'eks', name: configured.name, region: configured.region, roleArn: configured.roleArn };
-  }
-  if (options.cluster) {
-    if (options.kubeconfig || options.context) {
-      throw new UsageError(
-        '--cluster connects to EKS directly; do not combine it with --kubeconfig or --context',
-      );
-    }
-    return {
-      type: 'eks',
-      name: options.cluster,
-      region: requireRegion(options.region),
-      roleArn: checkRoleArn(options.roleArn),
-    };
-  }
-  if (options.region || options.roleArn) throw new UsageError('--region and --role-arn need --cluster');
-  return { type: 'kubeconfig', kubeconfig: options.kubeconfig, context: options.context };
-}
-
-/** The region from `--region` or the environment, checked like the config's `cluster.region` (it becomes a host name). */
-function requireRegion(region?: string): string {
-  const resolved = region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION;
-  if (!resolved) throw new UsageError('--cluster needs --region (or AWS_REGION)');
-  if (!AWS_REGION.pattern.test(resolved)) {
-    throw new UsageError(`${region ? '--region' : 'AWS_REGION'} ${AWS_REGION.message}`);
-  }
-  return resolved;
-}
-
-function checkRoleArn(roleArn?: string): string | undefined {
-  if (roleArn !== undefined && !IAM_ROLE_ARN.pattern.test(roleArn))
-    throw new UsageError(`--role-arn ${IAM_ROLE_ARN.message}`);
-  return roleArn;
 }
 
 /** With `--wait`, an app that is not Healthy at the end is not in sync yet (exit 1). */

@@ -5,7 +5,6 @@
  * (`.Capabilities`), or with Helm's defaults when `--offline`. When the renderer fails, its full
  * error output is shown here (runs, logs and events keep only its first lines, masked).
  */
-import { join } from 'node:path';
 import { Command, Option } from 'commander';
 import { stringify } from 'yaml';
 import { clusterCapabilities } from '../cluster/capabilities.ts';
@@ -14,6 +13,7 @@ import type { KubeObject } from '../reconcile/types.ts';
 import { renderErrorDetail } from '../source/render/render.ts';
 import { RENDER_MODES } from '../source/render/settings.ts';
 import { loadSource, type RenderMode, stateCacheKey } from '../source/source.ts';
+import { gitCacheDir } from './locations.ts';
 import { renderFailureText } from './render.ts';
 import { stderrLogger } from './stderr-logger.ts';
 
@@ -51,7 +51,7 @@ export function renderCommand(): Command {
     .option('--offline', "render Helm charts with Helm's default capabilities, without a cluster")
     .option('--show-secrets', 'print Secret values instead of ***')
     .action(async (options: RenderCommandOptions) => {
-      const cacheDir = join(process.env.DRIFTLESS_CACHE_DIR ?? '.driftless', 'git');
+      const cacheDir = gitCacheDir();
       const target = {
         type: 'kubeconfig' as const,
         kubeconfig: options.kubeconfig,

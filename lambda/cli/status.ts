@@ -8,6 +8,7 @@ import { type AppControls, controlsOf } from '../history/controls.ts';
 import { openHistoryStore } from '../history/open-store.ts';
 import type { HistoryStore, RunStatus, SyncRecord } from '../history/store.ts';
 import type { Health } from '../reconcile/types.ts';
+import { historySpec } from './locations.ts';
 import { formatObjects, historyOption, type OutputFormat, outputOption } from './options.ts';
 import { firstLine, shortRevision, table } from './render.ts';
 import { writeStdout } from './stdout.ts';
@@ -51,7 +52,7 @@ export function statusCommand(): Command {
 }
 
 async function readStatuses(options: { app?: string; history?: string }): Promise<AppStatus[]> {
-  const store = await openHistoryStore(options.history);
+  const store = await openHistoryStore(historySpec(options.history));
   try {
     return await appStatuses(store, options.app);
   } finally {

@@ -38,3 +38,21 @@ function formatAttributes(attributes?: Record<string, unknown>): string {
   }
   return parts.length ? ` (${parts.join(' ')})` : '';
 }
+
+/**
+ * A logger whose `error` lines wait for the run's result: the result already says why a run
+ * failed, so a held line that repeats that error is dropped, and every other one is printed then.
+ */
+export function holdErrors(logger: SyncLogger): { logger: SyncLogger; release(shown?: string): void } {
+  const held: { message: string; attributes?: Record<string, unknown> }[] = [];
+  return {
+    logger: { ...logger, error: (message, attributes) => held.push({ message, attributes }) },
+    release(shown) {
+      for (const line of held.splice(0)) {
+        const error = line.attributes?.error;
+        if (shown && typeof error === 'string' && shown.includes(error)) continue;
+        logger.error(line.message, line.attributes);
+      }
+    },
+  };
+}

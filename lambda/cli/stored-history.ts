@@ -5,10 +5,11 @@
 import { existsSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import { parseHistorySpec } from '../history/open-store.ts';
+import { historySpec } from './locations.ts';
 
 /** True when `spec` names an SQLite file that does not exist (DynamoDB tables are never "missing" here). */
 export function historyMissing(spec: string | undefined, cwd = process.cwd()): boolean {
-  const parsed = parseHistorySpec(spec);
+  const parsed = parseHistorySpec(historySpec(spec, cwd));
   if (parsed.kind !== 'sqlite' || parsed.path === ':memory:') return false;
   return !existsSync(isAbsolute(parsed.path) ? parsed.path : resolve(cwd, parsed.path));
 }

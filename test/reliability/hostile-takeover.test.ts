@@ -30,12 +30,13 @@ afterAll(async () => {
   await rm(workDir, { recursive: true, force: true });
 });
 
+/** As the platform app (driftless-platform: cluster RBAC, ConfigMaps anywhere), the identity such a repo would have. */
 function run(verb: 'sync' | 'plan', args: string[]) {
   return driftlessJson(workDir, [
     verb,
     ...args,
     '--kubeconfig',
-    cp.kubeconfig,
+    cp.identities.platform.kubeconfig,
     '--history',
     `sqlite:${join(workDir, 'history.db')}`,
   ]);
@@ -142,10 +143,10 @@ describe('scope from the deploy config (--config FILE --app NAME)', () => {
     const config = join(workDir, 'driftless.config.yaml');
     await writeFile(
       config,
-      `apps:\n  - name: scoped\n    repo: ${repo.dir}\n    namespace: scoped-app\n    cluster: { name: prod, region: eu-west-1 }\n`,
+      `apps:\n  - name: scoped\n    repo: https://git.example.com/scoped.git\n    namespace: scoped-app\n    cluster: { name: prod, region: eu-west-1 }\n`,
     );
 
-    const refused = await run('sync', ['--config', config, '--app', 'scoped']);
+    const refused = await run('sync', ['--config', config, '--app', 'scoped', '--repo', repo.dir]);
     expect(refused.code).toBe(2);
     expect(refused.result.error).toMatch(
       /outside\.yaml \(document 0\): ConfigMap kube-system\/outside is outside the app's scope: namespace "kube-system" is not in scope\.namespaces \[scoped-app\]/,
@@ -159,15 +160,16 @@ describe('scope from the deploy config (--config FILE --app NAME)', () => {
     // The scope is the platform team's: widened in the config, the same commit syncs.
     await writeFile(
       config,
-      `apps:\n  - name: scoped\n    repo: ${repo.dir}\n    namespace: scoped-app\n    cluster: { name: prod, region: eu-west-1 }\n    scope:\n      namespaces: [scoped-app, kube-system]\n      clusterKinds: [Namespace, ClusterRole]\n`,
+      `apps:\n  - name: scoped\n    repo: https://git.example.com/scoped.git\n    namespace: scoped-app\n    cluster: { name: prod, region: eu-west-1 }\n    scope:\n      namespaces: [scoped-app, kube-system]\n      clusterKinds: [Namespace, ClusterRole]\n`,
     );
-    const synced = await run('sync', ['--config', config, '--app', 'scoped']);
+    const synced = await run('sync', ['--config', config, '--app', 'scoped', '--repo', repo.dir]);
     expect(synced.code).toBe(0);
     expect(await kubectlGet(cp.kubeconfig, 'configmap', 'outside', 'kube-system')).toBeDefined();
 
-    // Flags override the config: the config does not prune, --prune does.
+    // Flags override the config: the config does not prune, --prune does. (A deploy config names
+    // an https repository; --repo points this run at the local checkout and keeps the rest.)
     await repo.commit({ 'outside.yaml': null });
-    const pruned = await run('sync', ['--config', config, '--app', 'scoped', '--prune']);
+    const pruned = await run('sync', ['--config', config, '--app', 'scoped', '--repo', repo.dir, '--prune']);
     expect(pruned.code).toBe(0);
     expect(resourceOf(pruned.result, 'ConfigMap', 'outside')?.action).toBe('pruned');
     await kubectl(cp.kubeconfig, 'delete', 'clusterrole', 'scoped-reader', '--ignore-not-found');

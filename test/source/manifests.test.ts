@@ -1,5 +1,5 @@
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { SourceError } from '../../lambda/source/errors.ts';
 import { assertDocumentBounds } from '../../lambda/source/manifest-bounds.ts';
@@ -8,8 +8,7 @@ import {
   parseManifests,
   parseRenderedManifests,
 } from '../../lambda/source/manifests.ts';
-
-const REALWORLD = resolve(import.meta.dirname, '..', '..', '..', 'shared', 'realworld');
+import { REALWORLD, realworldAbsent } from '../support/realworld.ts';
 
 const configMap = (name: string) => `apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ${name}\n`;
 
@@ -236,7 +235,7 @@ describe('parseManifests', () => {
   });
 
   // The release sets live beside the repository (../shared/realworld), not in it.
-  it.skipIf(!existsSync(REALWORLD))(
+  it.skipIf(realworldAbsent)(
     'parses every released set under ../shared/realworld within the default limits (skipped where ../shared/realworld is absent)',
     () => {
       const sets = readdirSync(REALWORLD, { withFileTypes: true }).filter((entry) => entry.isDirectory());

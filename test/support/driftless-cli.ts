@@ -14,10 +14,17 @@ export interface CliRun {
  * Runs `node lambda/cli.ts ...args` in the project root, or `command` with `args` as given (e.g.
  * the file itself, through its shebang).
  */
-export function runDriftless(args: string[], env: NodeJS.ProcessEnv = {}, command = 'node'): Promise<CliRun> {
+export function runDriftless(
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+  command = 'node',
+  /** The working folder of the run. @default the project root */
+  cwd = projectRoot,
+): Promise<CliRun> {
   return new Promise((resolveRun, reject) => {
-    const child = spawn(command, command === 'node' ? ['lambda/cli.ts', ...args] : args, {
-      cwd: projectRoot,
+    const cli = join(projectRoot, 'lambda', 'cli.ts');
+    const child = spawn(command, command === 'node' ? [cli, ...args] : args, {
+      cwd,
       env: {
         ...process.env,
         PATH: `${join(projectRoot, 'node_modules', '.bin')}${delimiter}${process.env.PATH}`,
