@@ -235,6 +235,7 @@ function appSyncInput(app: AppConfig, trigger: SyncEvent['trigger']): SyncInput 
     adopt: app.adopt,
     scope: appScope(app),
     pruneLimit: app.pruneLimit,
+    createNamespace: app.createNamespace,
     trigger,
   };
 }

@@ -33,11 +33,12 @@ import { errorMessage, type SyncLogger, silentLogger } from './log.ts';
 import { countActions, reconcile as reconcileEngine } from './reconcile/reconcile.ts';
 import type { AppScope, AppState, ReconcileOptions, ReconcileResult, SyncResult } from './reconcile/types.ts';
 import { redactCredentialsIn } from './source/errors.ts';
+import { renderFailure } from './source/render/render-error.ts';
 import type { LoadedSource as LoadedRevision, LoadSourceOptions, SourceSettings } from './source/source.ts';
 
 export type { SourceSettings };
 /** What the engine needs of a loaded source (`loadSource` returns more, for its log line). */
-export type LoadedSource = Pick<LoadedRevision, 'revision' | 'objects'>;
+export type LoadedSource = Pick<LoadedRevision, 'revision' | 'objects' | 'renderInputs'>;
 
 /** Fetches the app's manifests. The shells bind `loadSource` from `source/source.ts` with their options. */
 export type SourceLoader = (settings: SourceSettings, context?: SourceContext) => Promise<LoadedSource>;
@@ -72,6 +73,12 @@ export interface SyncInput {
   scope?: AppScope;
   /** Most objects one run may prune. @default half of what the app owned, when more than 5 */
   pruneLimit?: number;
+  /**
+   * Create `namespace` before the first write when it is missing, labelled as the app's (never one
+   * that exists without the label). Pruned only once the setting is off and it holds nothing that
+   * must stay. @default false
+   */
+  createNamespace?: boolean;
   /** Accept a source that differs from the stored one, moving the app to it. @default false */
   moveSource?: boolean;
   /** What started the run, stored in the record: `schedule`, `cli`, ... @default 'manual' */
@@ -270,6 +277,7 @@ async function syncSteps(
     const options: ReconcileOptions = {
       app: input.app,
       revision,
+      renderInputs: source.renderInputs,
       defaultNamespace: input.namespace ?? 'default',
       prune: input.prune ?? false,
       selfHeal: input.selfHeal ?? false,
@@ -278,6 +286,8 @@ async function syncSteps(
       adopt: input.adopt ?? false,
       scope: input.scope,
       pruneLimit: input.pruneLimit,
+      createNamespace: input.createNamespace ?? false,
+      pruneHelmCrds: input.source.render?.helm?.pruneCrds ?? false,
       // Labelled objects the inventory does not list are the app's only if the stored source says so.
       pruneUnlisted: state.source !== undefined && sameSource(state.source, from),
       concurrency: input.concurrency,
@@ -323,6 +333,8 @@ async function syncSteps(
   } catch (error) {
     // A source error names the commit whose manifests were refused, once it was resolved.
     revision ||= (error as { revision?: string }).revision ?? '';
+    // The commit was fetched; what it holds did not render (Kustomize or Helm).
+    if (step === 'fetch source' && renderFailure(error)) step = 'render';
     const message = `${step}: ${redactCredentialsIn(errorMessage(error))}`;
     logger.error('sync failed', { app: input.app, step, error: message });
     return { record: finish(base, now(), { revision, outcome: 'Failed', error: message }), previousRevision };
@@ -340,6 +352,8 @@ function finish(base: SyncRecord, finishedAt: number, fields: Partial<SyncRecord
     durationMs: Math.max(0, finishedAt - Date.parse(base.startedAt)),
   };
   if (done.error === undefined) delete done.error;
+  // Whatever the objects said before the run failed, the app's health is not known.
+  if (done.outcome === 'Failed') done.health = 'Unknown';
   if (done.health === undefined) delete done.health;
   return done;
 }
@@ -385,7 +399,12 @@ export function toResult(syncRecord: SyncRecord): SyncResult {
   } = syncRecord;
   const outcome = syncRecord.outcome;
   if (outcome === 'Synced' || outcome === 'OutOfSync' || outcome === 'Failed') return { ...rest, outcome };
-  return { ...rest, outcome: 'Failed', error: rest.error ?? `run ${outcome.toLowerCase()}` };
+  return {
+    ...rest,
+    outcome: 'Failed',
+    health: 'Unknown',
+    error: rest.error ?? `run ${outcome.toLowerCase()}`,
+  };
 }
 
 /** For the record's `cluster` field: the EKS name or the kubeconfig context. */

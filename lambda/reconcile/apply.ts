@@ -120,6 +120,9 @@ export function apiErrorMessage(ref: ObjectRef, status: number, body: unknown): 
     return `${name}: ${what} is immutable and cannot be changed in place; annotate the object ${FORCE_ANNOTATION}: enabled to let driftless delete and re-create it${api}`;
   }
   const reason = parsed.reason ? `${parsed.reason} (HTTP ${status})` : `HTTP ${status}`;
+  const missing = missingNamespace(parsed);
+  if (missing)
+    return `${name}: ${reason}: namespaces "${missing}" not found; create it first: add a Namespace manifest to the app, or set createNamespace: true for the app`;
   if (isSecret) {
     // The API quotes rejected values ("expected string, got &value...{Value:987654321}"): keep
     // only the field paths, never a Secret's value.
@@ -128,4 +131,10 @@ export function apiErrorMessage(ref: ObjectRef, status: number, body: unknown): 
     return `${name}: ${reason}: the API server rejected the Secret${where} (its message is withheld: it may quote a Secret value)`;
   }
   return `${name}: ${reason}: ${text}`;
+}
+
+/** The namespace a NotFound answer says is missing (the object's own namespace). */
+function missingNamespace(status: ApiStatus): string | undefined {
+  const details = status.details as { kind?: string; name?: string } | undefined;
+  return status.reason === 'NotFound' && details?.kind === 'namespaces' ? details.name : undefined;
 }

@@ -21,7 +21,12 @@ export type GitComparison =
   /** Recorded by a version of driftless that kept no digest: on the same revision, taken as `same`. */
   | 'legacy'
   /** A Secret whose live object is gone: its keyed digest cannot be checked; taken as `same`. */
-  | 'unknown';
+  | 'unknown'
+  /**
+   * Different, but from the same commit and render inputs as the recorded body: only the render's
+   * randomness differs (`genCA`, `randAlphaNum`); Git did not change the object.
+   */
+  | 'rerendered';
 
 /** Everything a row may look at. Values that are learnt later start as `unread` / `not-run`. */
 export interface ObjectFacts {
@@ -42,6 +47,11 @@ export interface ObjectFacts {
   dryRun: boolean;
   /** Its Namespace was deleted from the cluster and this run does not re-create it. */
   namespaceGone: boolean;
+  /**
+   * A Job with `ttlSecondsAfterFinished` that driftless applied and the LIST no longer finds: the
+   * TTL controller removes a Job once it finished (ingress-nginx's admission Jobs use 0).
+   */
+  finishedJobGone: boolean;
   /** Whose the live object is, once read: `refused` when another app's or not adoptable. */
   owner: 'unread' | 'ours' | 'refused';
   /** The server-side apply dry run, once run. */
@@ -58,6 +68,8 @@ export type Verdict =
   | 'skip'
   /** `unchanged` without a dry run; recorded without a digest until a dry run verifies it. */
   | 'skip-unverified'
+  /** `unchanged` without a dry run; the recorded entry (the body applied) stays as it is. */
+  | 'keep-applied'
   /** Reported `drifted`: self-heal is off. */
   | 'report-drift'
   /** Reported `failed`. */
@@ -88,7 +100,7 @@ export interface DecisionRow {
 }
 
 /** Git comparisons under which a difference on the same revision is drift, not a change from Git. */
-const GIT_UNCHANGED = ['same', 'legacy', 'unknown'] as const;
+const GIT_UNCHANGED = ['same', 'legacy', 'unknown', 'rerendered'] as const;
 
 /** The decision table, first match wins. The last row matches everything. */
 export const DECISIONS: readonly DecisionRow[] = [
@@ -111,10 +123,22 @@ export const DECISIONS: readonly DecisionRow[] = [
     why: 'nobody wrote it since driftless applied this very body: applying again changes nothing',
   },
   {
+    name: 'untouched-rerendered',
+    when: { untouched: true, git: 'rerendered' },
+    verdict: 'keep-applied',
+    why: 'the same commit and render inputs rendered another random body (a generated certificate): what driftless applied stands, as with Helm',
+  },
+  {
     name: 'untouched-legacy-same-revision',
     when: { untouched: true, git: 'legacy', sameRevision: true },
     verdict: 'skip-unverified',
     why: 'state from before digests: the same revision stands in for the same body',
+  },
+  {
+    name: 'finished-job-removed',
+    when: { finishedJobGone: true, git: GIT_UNCHANGED },
+    verdict: 'keep-applied',
+    why: 'its TTL controller removed it after it finished: it did its work, so it is not drift; a change in Git runs it again',
   },
   {
     name: 'namespace-gone-drift',

@@ -73,9 +73,13 @@ export function digestFor(
 export function gitComparison(
   previous: InventoryEntry | undefined,
   digest: string | undefined,
+  /** The same commit rendered with the same inputs as when the entry was recorded. */
+  sameRender = false,
 ): GitComparison {
   if (!previous) return 'new';
   if (previous.digest === undefined) return 'legacy';
   if (digest === undefined) return 'unknown';
-  return previous.digest === digest ? 'same' : 'changed';
+  if (previous.digest === digest) return 'same';
+  // A verified entry (an unverified one has an empty digest) of the same render's inputs.
+  return sameRender && previous.digest !== '' ? 'rerendered' : 'changed';
 }

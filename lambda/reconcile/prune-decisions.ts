@@ -28,6 +28,10 @@ export interface PruneFacts {
   pruneDisabled: boolean;
   /** `helm.sh/resource-policy: keep` on the live object. */
   helmKeep: boolean;
+  /** A CRD applied from a Helm chart's `crds/` folder (recorded in the inventory). */
+  helmCrd: boolean;
+  /** The app prunes such CRDs too (`helm.pruneCrds`). */
+  pruneHelmCrds: boolean;
   /** In the stored inventory (false: labelled for the app, found by a search of every kind). */
   listed: boolean;
   prune: boolean;
@@ -183,6 +187,15 @@ export const PRUNE_DECISIONS: readonly PruneRow[] = [
     message: () =>
       'removed from Git; kept in place (helm.sh/resource-policy: keep) and dropped from the inventory',
     why: 'Helm never deletes an object with helm.sh/resource-policy: keep; neither does driftless',
+  },
+  {
+    name: 'helm-chart-crd',
+    when: { helmCrd: true, pruneHelmCrds: false },
+    action: 'keep',
+    forget: false,
+    message: () =>
+      "removed from the chart's crds/ folder; kept in place, as Helm keeps it (deleting a CRD deletes all its custom resources); set helm.pruneCrds: true for the app to prune it",
+    why: "Helm never deletes a chart's crds/; still tracked, so an app that opts in later prunes it",
   },
   {
     name: 'prune-off-unlisted',

@@ -57,6 +57,8 @@ export function startingFacts(options: ReconcileOptions): PruneFacts {
     owner: 'ours',
     pruneDisabled: false,
     helmKeep: false,
+    helmCrd: false,
+    pruneHelmCrds: options.pruneHelmCrds ?? false,
     listed: true,
     prune: options.prune ?? false,
     pruneUnlisted: options.pruneUnlisted ?? false,
@@ -83,6 +85,7 @@ export async function judge(
   const facts: PruneFacts = {
     ...startingFacts(options),
     served: info !== undefined,
+    helmCrd: entry.helmCrd === true,
     listed,
     inScope: scopeReason === undefined,
     blocked: ctx.blockedReason !== undefined,

@@ -8,28 +8,27 @@
 import { createDiscovery, type ResourceInfo } from '../cluster/discovery.ts';
 import type { KubeClient } from '../cluster/kube-client.ts';
 import { supportsStrictFieldValidation } from '../cluster/server-version.ts';
+import { withAppNamespace } from './create-namespace.ts';
 import { type HealthTarget, waitForHealth, worstHealth } from './health.ts';
-import { type LiveIndex, listMissing, listOwned } from './live.ts';
+import { listMissing, listOwned } from './live.ts';
 import { once } from './once.ts';
-import { pruneDisabled } from './ownership.ts';
 import { pruneOrphans, refuseEmptySet } from './prune.ts';
 import { describeRef, refKey, toRef } from './refs.ts';
-import { stageOf } from './stages.ts';
 import type { SyncContext } from './sync-object.ts';
 import { syncSet } from './sync-set.ts';
-import {
-  type Action,
-  APP_LABEL,
-  type AppState,
-  type DesiredObject,
-  type InventoryEntry,
-  type KubeObject,
-  type ObjectRef,
-  type Outcome,
-  type ReconcileOptions,
-  type ReconcileResult,
-  type ResourceResult,
+import type {
+  Action,
+  AppState,
+  DesiredObject,
+  InventoryEntry,
+  ManifestOrigin,
+  ObjectRef,
+  Outcome,
+  ReconcileOptions,
+  ReconcileResult,
+  ResourceResult,
 } from './types.ts';
+import { unlistedObjects } from './unlisted.ts';
 import { validateDesired } from './validate.ts';
 
 /** Structured logger (Powertools' Logger fits). Never given object contents or diffs. */
@@ -69,7 +68,13 @@ export async function reconcile(input: ReconcileInput): Promise<ReconcileResult>
     // Inventory order stays stable (prune reports in it); unverified writes come last.
     const entries = new Map(inventory);
     for (const [key, entry] of attempted) if (!entries.has(key)) entries.set(key, entry);
-    return { revision, inventory: [...entries.entries()].filter(([k]) => !forget.has(k)).map(([, e]) => e) };
+    // The render inputs go with the revision they were synced at.
+    const renderInputs = revision === options.revision ? options.renderInputs : state.renderInputs;
+    return {
+      revision,
+      ...(renderInputs !== undefined && revision !== undefined ? { renderInputs } : {}),
+      inventory: [...entries.entries()].filter(([k]) => !forget.has(k)).map(([, e]) => e),
+    };
   };
   const failRun = (error: string): ReconcileResult => {
     logger?.warn('reconcile failed', { app: options.app, revision: options.revision, error });
@@ -86,14 +91,19 @@ export async function reconcile(input: ReconcileInput): Promise<ReconcileResult>
 
   try {
     const discovery = createDiscovery(kube);
-    const validation = await validateDesired(desired, discovery, options);
+    const validation = await validateDesired(
+      await withAppNamespace(kube, discovery, desired, options),
+      discovery,
+      options,
+    );
     if (!validation.ok) {
       return failRun(`invalid manifests, nothing was applied:\n  ${validation.errors.join('\n  ')}`);
     }
     const objects = validation.objects;
     const desiredKeys = new Set(objects.map((o) => o.key));
     const orphans = state.inventory.filter((e) => !desiredKeys.has(refKey(e)));
-    const emptySet = refuseEmptySet(orphans, objects.length, options, logger);
+    // The namespace of createNamespace is not what Git holds: an empty render is still empty.
+    const emptySet = refuseEmptySet(orphans, desired.length, options, logger);
     if (emptySet?.refused) {
       resources.push(...emptySet.results);
       return failRun(emptySet.refused);
@@ -126,6 +136,8 @@ export async function reconcile(input: ReconcileInput): Promise<ReconcileResult>
       kube,
       options,
       sameRevision,
+      sameRender:
+        sameRevision && options.renderInputs !== undefined && state.renderInputs === options.renderInputs,
       live,
       inventory,
       pendingNamespaces: new Set(),
@@ -214,7 +226,8 @@ export async function reconcile(input: ReconcileInput): Promise<ReconcileResult>
     const result: ReconcileResult = {
       outcome,
       resources,
-      health: worstHealth(healths),
+      // A failed run's objects are not what Git asks for: their health says nothing of the app's.
+      health: outcome === 'Failed' ? 'Unknown' : worstHealth(healths),
       state: stateNow(
         nextRevision(outcome, resources, state.revision, options.revision, attempted.size > 0),
         pruned.forget,
@@ -264,35 +277,6 @@ function outcomeOf(resources: ResourceResult[], dryRun: boolean): Outcome {
   return resources.some((r) => pending.includes(r.action)) ? 'OutOfSync' : 'Synced';
 }
 
-/**
- * Live objects labelled for the app that are neither desired nor in the inventory (a new or lost
- * history store), except those marked `driftless.dev/prune: disabled` (left on purpose).
- */
-function unlistedObjects(
-  live: LiveIndex,
-  desiredKeys: Set<string>,
-  inventory: Map<string, InventoryEntry>,
-): InventoryEntry[] {
-  const found: InventoryEntry[] = [];
-  for (const [key, object] of live.objects) {
-    if (desiredKeys.has(key) || inventory.has(key) || pruneDisabled(object)) continue;
-    if (object.metadata.labels?.[APP_LABEL] === undefined || derivedFromOwned(object)) continue;
-    const ref: ObjectRef = { apiVersion: object.apiVersion, kind: object.kind, name: object.metadata.name };
-    if (object.metadata.namespace) ref.namespace = object.metadata.namespace;
-    found.push({ ...ref, stage: stageOf(ref.apiVersion, ref.kind), digest: '' });
-  }
-  return found;
-}
-
-/**
- * Made by a controller for one of the app's objects, carrying its labels: anything with an
- * ownerReference (ReplicaSets, EndpointSlices), and a Service's Endpoints (named as the Service).
- */
-function derivedFromOwned(object: KubeObject): boolean {
-  if ((object.metadata.ownerReferences as unknown[] | undefined)?.length) return true;
-  return object.kind === 'Endpoints' && object.apiVersion === 'v1';
-}
-
 function joinErrors(...errors: (string | undefined)[]): string | undefined {
   const present = errors.filter((e): e is string => Boolean(e));
   return present.length > 0 ? present.join('\n') : undefined;
@@ -302,8 +286,13 @@ function joinErrors(...errors: (string | undefined)[]): string | undefined {
  * An inventory entry for an object driftless may have written but has not verified: the empty
  * digest never matches, so the next run plans it instead of trusting it.
  */
-function unverifiedEntry(object: { ref: ObjectRef; stage: number }): InventoryEntry {
-  return { ...toRef(object.ref), stage: object.stage, digest: '' };
+function unverifiedEntry(object: { ref: ObjectRef; stage: number; origin: ManifestOrigin }): InventoryEntry {
+  return {
+    ...toRef(object.ref),
+    stage: object.stage,
+    digest: '',
+    ...(object.origin.helmCrd ? { helmCrd: true } : {}),
+  };
 }
 
 /** Objects per action, e.g. `{ created: 2, unchanged: 5 }`. */

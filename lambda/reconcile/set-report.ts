@@ -36,8 +36,8 @@ export function resultOf(
 }
 
 /**
- * The run's refusal when any object failed so far, naming each failing object and its reason, and
- * what was written first because the rest could not be dry-run without it.
+ * The run's refusal when any object failed so far, naming each failing object, its reason and its
+ * file, and what was written first because the rest could not be dry-run without it.
  */
 export function refusal(
   objects: PlannedObject[],
@@ -50,7 +50,8 @@ export function refusal(
     // Most messages name their object already: say it once.
     const message = result.message ?? 'failed';
     const name = describeRef(o.ref);
-    return [message.startsWith(name) ? message : `${name}: ${message}`];
+    // The file names the template to fix (`helm template chart: web/crds/a.yaml`).
+    return [`${message.startsWith(name) ? message : `${name}: ${message}`} (${o.origin.file})`];
   });
   if (failed.length === 0) return undefined;
   const first = objects.filter((o) =>
@@ -90,4 +91,10 @@ export function skippedResult(
     ? `not applied: stage "${stageName(stop.stage)}" failed (${listRefs(stop.failed)}), so no later stage was written`
     : NOT_APPLIED_REFUSED;
   return { ...base, message, ...(diff ? { diff } : {}) };
+}
+
+/** In a plan, an object the refused set would have created or changed: `skipped`, as a sync reports it. */
+export function notAppliedInPlan(result: ResourceResult): ResourceResult {
+  const message = [NOT_APPLIED_REFUSED, result.message].filter(Boolean).join('; ');
+  return { ...result, action: 'skipped', message };
 }

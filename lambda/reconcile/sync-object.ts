@@ -15,7 +15,7 @@ import { type DecisionRow, decide, type ObjectFacts } from './decisions.ts';
 import { renderDiff } from './diff.ts';
 import { digestFor, gitComparison } from './digest.ts';
 import { MIGRATED_MANAGERS, migrateFieldManagers } from './field-managers.ts';
-import { getObject, type LiveIndex, scopeKey } from './live.ts';
+import { getObject, kindKey, type LiveIndex, scopeKey } from './live.ts';
 import {
   describeTaken,
   ownerApp,
@@ -35,6 +35,7 @@ import {
   type ReconcileOptions,
   type ResourceResult,
 } from './types.ts';
+import { untouchedSince, writersOf } from './untouched.ts';
 import type { PlannedObject } from './validate.ts';
 
 export interface SyncContext {
@@ -42,6 +43,8 @@ export interface SyncContext {
   options: ReconcileOptions;
   /** The revision was already synced: a difference is drift, not a change from Git. */
   sameRevision: boolean;
+  /** And rendered with the same inputs: a body that differs from the recorded one is the render's randomness. */
+  sameRender?: boolean;
   live: LiveIndex;
   inventory: Map<string, InventoryEntry>;
   /** Dry run only: Namespaces this run would create, so objects in them cannot be dry-run yet. */
@@ -105,15 +108,16 @@ export async function decideObject(ctx: SyncContext, object: PlannedObject): Pro
       (object.awaitsCrd ||
         ctx.pendingNamespaces.has(object.ref.namespace ?? '') ||
         (ctx.pendingBindings?.has(object.key) ?? false)),
-    untouched:
-      live !== undefined &&
-      previous?.resourceVersion !== undefined &&
-      previous.resourceVersion === live.metadata.resourceVersion,
-    git: gitComparison(previous, digestFor(object, live)),
+    untouched: untouchedSince(previous, live),
+    git: gitComparison(previous, digestFor(object, live), ctx.sameRender ?? false),
     sameRevision: ctx.sameRevision,
     selfHeal: options.selfHeal ?? false,
     dryRun: options.dryRun ?? false,
     namespaceGone: ctx.goneNamespaces?.has(object.ref.namespace ?? '') ?? false,
+    // Known gone: its kind's LIST did not find it, or its GET answered 404 (owner read).
+    finishedJobGone:
+      finishedJobGone(object, previous, live) &&
+      (ctx.live.listed.has(kindKey(object.info)) || owner !== 'unread'),
     owner,
     plan:
       plan === undefined
@@ -136,6 +140,8 @@ export async function decideObject(ctx: SyncContext, object: PlannedObject): Pro
         return done(row, { result: { ...base, action: 'created', diff: pendingCreateDiff(object) } });
       case 'skip':
         return done(row, { result: { ...base, action: 'unchanged' }, entry: entryFor(object, live), live });
+      case 'keep-applied':
+        return done(row, { result: { ...base, action: 'unchanged' }, live });
       case 'skip-unverified':
         return done(row, {
           result: { ...base, action: 'unchanged' },
@@ -293,12 +299,15 @@ export async function writeObject(
 /** The inventory entry for `live` as it is now; `verified`: it is what applying this body gives. */
 function entryFor(object: PlannedObject, live: KubeObject | undefined, verified = true): InventoryEntry {
   const digest = digestFor(object, live);
+  const writers = writersOf(live);
   return {
     ...toRef(object.ref),
     resourceVersion: live?.metadata.resourceVersion as string | undefined,
     ...(verified && digest !== undefined ? { digest } : {}),
+    ...(verified && writers !== undefined ? { writers } : {}),
     stage: object.stage,
     ...(pruneDisabled(object.body) ? { pruneDisabled: true } : {}),
+    ...(object.origin.helmCrd ? { helmCrd: true } : {}),
   };
 }
 
@@ -310,4 +319,21 @@ function describeWarnings(warnings: string[]): string | undefined {
 function joinNotes(notes: (string | undefined)[]): string | undefined {
   const present = notes.filter(Boolean);
   return present.length > 0 ? present.join('; ') : undefined;
+}
+
+/** Whether `object` is a TTL'd Job driftless applied that is not live (see `ObjectFacts.finishedJobGone`). */
+function finishedJobGone(
+  object: PlannedObject,
+  previous: InventoryEntry | undefined,
+  live: KubeObject | undefined,
+): boolean {
+  const ttl = (object.body.spec as { ttlSecondsAfterFinished?: unknown } | undefined)
+    ?.ttlSecondsAfterFinished;
+  return (
+    object.info.group === 'batch' &&
+    object.info.kind === 'Job' &&
+    typeof ttl === 'number' &&
+    previous?.digest !== undefined &&
+    live === undefined
+  );
 }

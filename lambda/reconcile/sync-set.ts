@@ -13,7 +13,14 @@ import type { Discovery } from '../cluster/discovery.ts';
 import { isCrd, kindsDefinedBy, waitEstablished } from './crds.ts';
 import { listMissing } from './live.ts';
 import { rolesBoundInSet } from './role-refs.ts';
-import { refusal, resultOf, type StageStop, skippedResult, stopMessage } from './set-report.ts';
+import {
+  notAppliedInPlan,
+  refusal,
+  resultOf,
+  type StageStop,
+  skippedResult,
+  stopMessage,
+} from './set-report.ts';
 import { DEFINITIONS_STAGE, isNamespace } from './stages.ts';
 import {
   decideObject,
@@ -193,7 +200,14 @@ export async function syncSet(ctx: SyncContext, objects: PlannedObject[], hooks:
     if (synced.has(object.key)) continue;
     const decision = decisions.get(object.key);
     if (decision && !decision.write) {
-      synced.set(object.key, decision.done);
+      // A plan writes nothing either way: what a refused set would have written is not applied.
+      const wouldWrite = ['created', 'configured'].includes(decision.done.result.action);
+      synced.set(
+        object.key,
+        refused && ctx.options.dryRun && wouldWrite
+          ? { result: notAppliedInPlan(decision.done.result) }
+          : decision.done,
+      );
       continue;
     }
     const failedNeed = needsOf(object).find((n) => resultOf(n, decisions, synced)?.action === 'failed');

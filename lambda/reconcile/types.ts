@@ -24,6 +24,8 @@ export interface ManifestOrigin {
   document: number;
   /** Index in the document's `items` when the document is a List (`kind: List`, `ConfigMapList`). */
   item?: number;
+  /** A CRD from a Helm chart's `crds/` folder: installed and upgraded, never pruned unless `pruneHelmCrds`. */
+  helmCrd?: boolean;
 }
 
 export interface DesiredObject {
@@ -76,10 +78,17 @@ export interface InventoryEntry extends ObjectRef {
    * state written before digests existed, and whenever the body was not applied or verified.
    */
   digest?: string;
+  /**
+   * `writersOf` the live object when `resourceVersion` was recorded: who had written what outside
+   * `status`. Equal later, the object is untouched although a controller moved its resourceVersion.
+   */
+  writers?: string;
   /** Apply stage, so prune can run in reverse stage order. */
   stage?: number;
   /** Its manifest carried `driftless.dev/prune: disabled`: never deleted, even when that is gone live. */
   pruneDisabled?: boolean;
+  /** It came from a Helm chart's `crds/` folder (Helm never deletes those). */
+  helmCrd?: boolean;
 }
 
 /** Where an app's manifests come from: the repo URL without credentials, and the folder in it. */
@@ -92,6 +101,8 @@ export interface AppSource {
 export interface AppState {
   /** Commit SHA of the last run that applied successfully. */
   revision?: string;
+  /** `renderInputs` of that run: with the same revision, a render that differs is the chart's randomness. */
+  renderInputs?: string;
   inventory: InventoryEntry[];
   /** The source the app was last synced from; a run from another source is refused. */
   source?: AppSource;
@@ -113,6 +124,12 @@ export interface ReconcileOptions {
   app: string;
   /** Commit SHA being synced. */
   revision: string;
+  /**
+   * Digest of every render input besides the commit (chart, values, release, capabilities, tool).
+   * Equal to the stored one on the same revision, an untouched object is kept as applied whatever
+   * the new render says (a chart's generated certificate). @default none (plain manifests)
+   */
+  renderInputs?: string;
   /** Namespace for namespaced objects that name none. */
   defaultNamespace: string;
   /** Delete owned objects that left Git. @default false */
@@ -137,6 +154,13 @@ export interface ReconcileOptions {
    * the stored source matches this run's. @default false
    */
   pruneUnlisted?: boolean;
+  /**
+   * Create the app's namespace (`defaultNamespace`) before the first write when it is missing,
+   * labelled as the app's; one that exists without the app's label is left alone. @default false
+   */
+  createNamespace?: boolean;
+  /** Prune CRDs of a Helm chart's `crds/` folder that left the chart (Helm never does). @default false */
+  pruneHelmCrds?: boolean;
   /** Parallel requests inside one stage. @default 8 */
   concurrency?: number;
   /** How long to wait for applied objects to become healthy. @default 0 (check once) */

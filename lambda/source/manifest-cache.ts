@@ -17,8 +17,11 @@ import type { DesiredObject } from '../reconcile/types.ts';
 import { cacheMac, sameMac } from './cache-key.ts';
 import type { ManifestLimits } from './manifests.ts';
 
-/** Bump when the shape of entries changes, so old entries are not read (3: sealed with an HMAC). */
-export const MANIFEST_CACHE_FORMAT = 3;
+/**
+ * Bump when the shape of entries changes, so old entries are not read (3: sealed with an HMAC;
+ * 4: CRDs of a chart's `crds/` folder marked `helmCrd`).
+ */
+export const MANIFEST_CACHE_FORMAT = 4;
 
 export interface ParsedManifests {
   objects: DesiredObject[];

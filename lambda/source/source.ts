@@ -94,6 +94,8 @@ export interface LoadedSource {
   /** The 40-hex commit SHA the objects come from. */
   revision: string;
   objects: DesiredObject[];
+  /** Keyed digest of the render's inputs besides the commit (see `LoadedObjects`); absent for plain files. */
+  renderInputs?: string;
   /** Whether a pack was downloaded (false: the cached commit was current, or a local repo). */
   fetched: boolean;
   /** HTTP requests made. */

@@ -7,7 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import type { KubeObject } from '../../lambda/reconcile/types.ts';
 import { kubectlGet } from '../support/kubectl.ts';
-import { adminClient, appRunner, configMap, cp, deployment, manifests, namespace } from './harness.ts';
+import { appRunner, configMap, cp, deployment, manifests, namespace, platformClient } from './harness.ts';
 
 const NS = 'corpus-ns';
 const GROUP = 'corpus.driftless.test';
@@ -162,7 +162,7 @@ const corpus: KubeObject[] = [
 ];
 
 describe('a corpus of common kinds', () => {
-  const kube = adminClient();
+  const kube = platformClient();
   const app = appRunner(kube, { app: 'corpus', defaultNamespace: NS, prune: true });
   // The object order of a folder listing, CRD and Namespace last, to prove staging.
   const desired = manifests(...[...corpus].reverse());

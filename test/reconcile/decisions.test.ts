@@ -12,6 +12,7 @@ const base: ObjectFacts = {
   selfHeal: false,
   dryRun: false,
   namespaceGone: false,
+  finishedJobGone: false,
   owner: 'ours',
   plan: 'not-run',
 };
@@ -34,9 +35,19 @@ const cases: { row: string; facts: Partial<ObjectFacts>; verdict: string }[] = [
     verdict: 'skip',
   },
   {
+    row: 'untouched-rerendered',
+    facts: { untouched: true, git: 'rerendered', selfHeal: true },
+    verdict: 'keep-applied',
+  },
+  {
     row: 'untouched-legacy-same-revision',
     facts: { untouched: true, git: 'legacy' },
     verdict: 'skip-unverified',
+  },
+  {
+    row: 'finished-job-removed',
+    facts: { finishedJobGone: true, owner: 'unread' },
+    verdict: 'keep-applied',
   },
   {
     row: 'namespace-gone-drift',
@@ -49,7 +60,7 @@ const cases: { row: string; facts: Partial<ObjectFacts>; verdict: string }[] = [
   { row: 'dry-run-first', facts: { plan: 'not-run' }, verdict: 'dry-run' },
   { row: 'dry-run-failed', facts: { plan: 'failed', selfHeal: true }, verdict: 'refuse' },
   { row: 'in-sync', facts: { plan: 'none', git: 'changed' }, verdict: 'in-sync' },
-  { row: 'drift-without-self-heal', facts: { plan: 'change', git: 'same' }, verdict: 'report-drift' },
+  { row: 'drift-without-self-heal', facts: { plan: 'change', git: 'rerendered' }, verdict: 'report-drift' },
   {
     row: 'dry-run-would-apply',
     facts: { plan: 'change', git: 'changed', dryRun: true },
@@ -91,11 +102,12 @@ describe('the decision table', () => {
       disabled: [false, true],
       pending: [false, true],
       untouched: [false, true],
-      git: ['same', 'changed', 'new', 'legacy', 'unknown'],
+      git: ['same', 'changed', 'new', 'legacy', 'unknown', 'rerendered'],
       sameRevision: [false, true],
       selfHeal: [false, true],
       dryRun: [true],
       namespaceGone: [false, true],
+      finishedJobGone: [false, true],
       owner: ['unread', 'ours', 'refused'],
       plan: ['not-run', 'none', 'change', 'failed'],
     };

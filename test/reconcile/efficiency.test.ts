@@ -65,6 +65,28 @@ describe('request cost', () => {
     expect(largeCost).toBe(PER_KIND_COST);
   });
 
+  it('costs no dry run for a Deployment its controller rolled out (status written, resourceVersion moved); a hand edit is still checked', async () => {
+    const NS = 'eff-rollout';
+    const kube = adminClient();
+    const app = appRunner(kube, { app: NS, defaultNamespace: NS, selfHeal: true });
+    const desired = appOf(NS, 3);
+    await app.run(desired, 'rev1');
+    const applied = app.state.inventory.find((e) => e.kind === 'Deployment')?.resourceVersion;
+    await kubectl(cp.kubeconfig, 'rollout', 'status', 'deployment/web', '-n', NS, '--timeout=60s');
+    const live = await kubectlGet(cp.kubeconfig, 'deployment', 'web', NS);
+    expect(live?.metadata.resourceVersion).not.toBe(applied);
+    expect(live?.status.availableReplicas).toBe(1);
+
+    const [cost, result] = await requestsOf(kube, () => app.run(desired, 'rev1'));
+    expect(notUnchanged(result)).toEqual([]);
+    expect(cost).toBe(PER_KIND_COST);
+
+    await kubectl(cp.kubeconfig, 'set', 'image', 'deployment/web', '-n', NS, 'web=nginx:by-hand');
+    const [healCost, healed] = await requestsOf(kube, () => app.run(desired, 'rev1'));
+    expect(notUnchanged(healed)).toEqual(['configured web']);
+    expect(healCost).toBe(PER_KIND_COST + VERSION_COST + 2);
+  });
+
   it('dry-runs every object before the first write, with fieldValidation=Strict; a no-op run sends neither a write nor GET /version', async () => {
     const kube = adminClient();
     const { client, requests } = recording(kube);

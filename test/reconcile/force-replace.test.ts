@@ -8,7 +8,7 @@
 import { describe, expect, it } from 'vitest';
 import type { KubeObject } from '../../lambda/reconcile/types.ts';
 import { kubectlGet } from '../support/kubectl.ts';
-import { actionOf, adminClient, appRunner, cp, deployment, manifests, namespace } from './harness.ts';
+import { actionOf, appRunner, cp, deployment, manifests, namespace, platformClient } from './harness.ts';
 
 /** A forced Deployment `web` with `selector` as its selector and `labels` on its pods. */
 function forced(ns: string, selector: string, labels = selector): KubeObject {
@@ -24,7 +24,7 @@ const uidOf = async (ns: string) => (await kubectlGet(cp.kubeconfig, 'deployment
 describe('force replace', () => {
   it('keeps the Deployment when its new selector no longer matches its template labels, naming the field (plan and sync)', async () => {
     const NS = 'force-replace-invalid';
-    const app = appRunner(adminClient(), { app: 'force-replace-invalid', defaultNamespace: NS });
+    const app = appRunner(platformClient(), { app: 'force-replace-invalid', defaultNamespace: NS });
     const first = await app.run(manifests(namespace(NS), forced(NS, 'web')), 'rev1');
     expect(first.outcome).toBe('Synced');
     const before = await uidOf(NS);
@@ -50,7 +50,7 @@ describe('force replace', () => {
 
   it('still replaces a Deployment whose selector changes with matching template labels', async () => {
     const NS = 'force-replace-valid';
-    const app = appRunner(adminClient(), { app: 'force-replace-valid', defaultNamespace: NS });
+    const app = appRunner(platformClient(), { app: 'force-replace-valid', defaultNamespace: NS });
     await app.run(manifests(namespace(NS), forced(NS, 'web')), 'rev1');
     const before = await uidOf(NS);
 

@@ -20,6 +20,18 @@ export function adminClient(): KubeClient {
   });
 }
 
+/**
+ * The platform app's identity (`driftless-platform`, examples/rbac/platform.yaml): the tests that
+ * sync CRDs, webhooks and cluster RBAC run as it, not as `system:masters`.
+ */
+export function platformClient(): KubeClient {
+  return createKubeClient({
+    server: cp.server,
+    caPem: cp.caPem,
+    authorization: async () => `Bearer ${cp.identities.platform.token}`,
+  });
+}
+
 /** Desired objects as a source would hand them over: one file per object unless named. */
 export function manifests(...objects: (KubeObject | [string, KubeObject])[]): DesiredObject[] {
   return objects.map((o, i) =>

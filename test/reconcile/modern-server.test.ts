@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import type { KubeObject } from '../../lambda/reconcile/types.ts';
 import { controlPlaneVersions } from '../support/control-plane.ts';
 import { kubectl, kubectlGet } from '../support/kubectl.ts';
-import { actionOf, adminClient, appRunner, cp, manifests, namespace } from './harness.ts';
+import { actionOf, appRunner, cp, manifests, namespace, platformClient } from './harness.ts';
 
 const NS = 'modern-ns';
 const GROUP = 'modern.driftless.test';
@@ -59,7 +59,7 @@ const scaler = (name: string, min: number, max: number): KubeObject => ({
 });
 
 describe('a current API server', () => {
-  const kube = adminClient();
+  const kube = platformClient();
 
   it('is the version the tests are meant to run against', async () => {
     const version = JSON.parse(await kubectl(cp.kubeconfig, 'version', '-o', 'json'));

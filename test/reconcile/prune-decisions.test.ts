@@ -16,6 +16,8 @@ const base: PruneFacts = {
   owner: 'ours',
   pruneDisabled: false,
   helmKeep: false,
+  helmCrd: false,
+  pruneHelmCrds: false,
   listed: true,
   prune: true,
   pruneUnlisted: false,
@@ -53,6 +55,12 @@ const cases: { row: string; facts: Partial<PruneFacts>; action: string; forget: 
     forget: true,
   },
   { row: 'helm-keep', facts: { helmKeep: true, prune: false }, action: 'keep', forget: true },
+  {
+    row: 'helm-chart-crd',
+    facts: { helmCrd: true, kind: 'crd', prune: false, inScope: false },
+    action: 'keep',
+    forget: false,
+  },
   { row: 'prune-off-unlisted', facts: { prune: false, listed: false }, action: 'orphaned', forget: false },
   { row: 'prune-off', facts: { prune: false, inScope: false }, action: 'orphaned', forget: false },
   { row: 'not-in-inventory', facts: { listed: false, inScope: false }, action: 'orphaned', forget: false },
@@ -88,10 +96,15 @@ const cases: { row: string; facts: Partial<PruneFacts>; action: string; forget: 
     action: 'orphaned',
     forget: false,
   },
-  { row: 'prune', facts: { listed: false, pruneUnlisted: true }, action: 'pruned', forget: true },
+  {
+    row: 'prune',
+    facts: { listed: false, pruneUnlisted: true, helmCrd: true, pruneHelmCrds: true },
+    action: 'pruned',
+    forget: true,
+  },
 ];
 
-/** Every combination of facts (about 74,000), for properties that must hold whatever the case. */
+/** Every combination of facts (about 147,000), for properties that must hold whatever the case. */
 function everyCombination(): PruneFacts[] {
   const values: { [K in keyof PruneFacts]: PruneFacts[K][] } = {
     // emptySet and served decide before anything else (their cases above): kept at the base.
@@ -102,6 +115,9 @@ function everyCombination(): PruneFacts[] {
     owner: ['ours', 'other', 'none'],
     pruneDisabled: [false, true],
     helmKeep: [false, true],
+    // pruneHelmCrds stays off (the base): a chart's CRD is then never pruned.
+    helmCrd: [false, true],
+    pruneHelmCrds: [false],
     listed: [false, true],
     prune: [false, true],
     pruneUnlisted: [false, true],
@@ -159,6 +175,7 @@ describe('the prune decision table', () => {
         owner: 'ours',
         pruneDisabled: false,
         helmKeep: false,
+        helmCrd: false,
         prune: true,
         inScope: true,
         blocked: false,

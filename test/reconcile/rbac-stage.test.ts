@@ -1,6 +1,6 @@
 /**
- * A Role and the RoleBinding that names it, added in one commit, synced by a scoped identity (no
- * `bind`/`escalate`, like the built-in namespace `admin`). The API server checks a binding for
+ * A Role and the RoleBinding that names it, added in one commit, synced by a scoped identity: the
+ * built-in namespace `admin` (no `bind`/`escalate`), or a ServiceAccount with one right missing. The API server checks a binding for
  * escalation against the role it names, so the binding cannot be dry-run before its role exists
  * (fluxcd/pkg#956): the roles bindings of the set refer to are written first, after their own dry
  * runs, as a stage of their own. A Role grants nothing until bound.
@@ -13,6 +13,7 @@ import type { KubeObject, ReconcileResult } from '../../lambda/reconcile/types.t
 import { kubectl, kubectlGet } from '../support/kubectl.ts';
 import { actionOf, configMap, cp, manifests } from './harness.ts';
 import {
+  deployIdentity,
   NAMESPACE_ADMIN_RBAC,
   NAMESPACE_EDIT_CORE,
   type PolicyRule,
@@ -73,7 +74,7 @@ const live = (kind: string, name: string, namespace?: string) =>
 describe('roles that bindings of the set refer to go first', () => {
   it('syncs a Role and its RoleBinding added in one commit as a namespace admin (no bind/escalate), as kubectl apply does', async () => {
     const NS = 'rbac-stage-ns';
-    const identity = await scopedIdentity(NS, [NAMESPACE_ADMIN_RBAC, NAMESPACE_EDIT_CORE, READ_CONFIGMAPS]);
+    const identity = await deployIdentity('admin', NS);
     const objects = [
       binding('RoleBinding', 'reader2', { kind: 'Role', name: 'reader2' }, NS),
       role('Role', 'reader2', NS),
@@ -160,17 +161,20 @@ describe('roles that bindings of the set refer to go first', () => {
 
   it('refuses a Role granting what the identity does not hold with the API server message naming verb and resource, and writes nothing', async () => {
     const NS = 'rbac-stage-escalate';
-    const identity = await scopedIdentity(NS, [NAMESPACE_ADMIN_RBAC, NAMESPACE_EDIT_CORE, READ_CONFIGMAPS]);
-    const secrets: PolicyRule = { apiGroups: [''], resources: ['secrets'], verbs: ['get'] };
+    const identity = await deployIdentity('admin', NS);
+    // The namespace `admin` may only read quotas: a Role that writes them escalates.
+    const quotas: PolicyRule = { apiGroups: [''], resources: ['resourcequotas'], verbs: ['update'] };
     const result = await runAs(identity, 'rbac-stage-escalate', NS, [
-      role('Role', 'secret-reader', NS, [secrets]),
+      role('Role', 'secret-reader', NS, [quotas]),
       binding('RoleBinding', 'secret-reader', { kind: 'Role', name: 'secret-reader' }, NS),
       configMap('settings', NS, { a: '1' }),
     ]);
     expect(result.outcome).toBe('Failed');
     expect(actionOf(result, 'Role', 'secret-reader')).toMatchObject({
       action: 'failed',
-      message: expect.stringMatching(/not currently held.*Resources:\["secrets"\].*Verbs:\["get"\]/s),
+      message: expect.stringMatching(
+        /not currently held.*Resources:\["resourcequotas"\].*Verbs:\["update"\]/s,
+      ),
     });
     // The binding was never dry-run against a missing role: no misleading NotFound.
     expect(actionOf(result, 'RoleBinding', 'secret-reader')).toMatchObject({ action: 'skipped' });

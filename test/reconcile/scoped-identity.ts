@@ -1,14 +1,16 @@
 /**
- * A scoped identity for the reconcile tests: a ServiceAccount whose rights are exactly the rules
- * given (namespaced, and optionally cluster-wide), and its token from the TokenRequest API, as a
- * KubeClient and as a kubeconfig (for kubectl as the observer). On this bare kube-apiserver no
- * controller aggregates the built-in `admin`/`edit` ClusterRoles, so the rules are spelled out.
+ * Scoped identities for the reconcile tests, as a KubeClient and as a kubeconfig (for kubectl):
+ * - `deployIdentity`: one the README recommends (the test cluster's `edit`, `admin` or
+ *   `platform` user, test/support/identities.ts), `edit`/`admin` bound in the test's namespace;
+ * - `scopedIdentity`: a ServiceAccount whose rights are exactly the rules given, for a test about
+ *   one missing permission, with its token from the TokenRequest API.
  */
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isSuccess } from '../../lambda/cluster/api-errors.ts';
 import { createKubeClient, type KubeClient } from '../../lambda/cluster/kube-client.ts';
+import { grantNamespace, type IdentityName } from '../support/identities.ts';
 import { adminClient, cp } from './harness.ts';
 
 export interface PolicyRule {
@@ -39,6 +41,32 @@ export const NAMESPACE_EDIT_CORE: PolicyRule = {
 };
 
 const RBAC = 'rbac.authorization.k8s.io/v1';
+
+/**
+ * The test cluster's `name` identity; `edit` and `admin` are bound to the built-in role of that
+ * name in `namespace`, which is created first (as a platform team would). The built-in roles get
+ * their rules from kube-controller-manager's aggregation.
+ */
+export async function deployIdentity(name: IdentityName, namespace: string): Promise<ScopedIdentity> {
+  const res = await adminClient().request({
+    method: 'POST',
+    path: '/api/v1/namespaces',
+    body: { apiVersion: 'v1', kind: 'Namespace', metadata: { name: namespace } },
+  });
+  if (!isSuccess(res) && res.status !== 409)
+    throw new Error(`creating namespace ${namespace}: HTTP ${res.status}`);
+  if (name !== 'platform') await grantNamespace(cp.kubeconfig, name, namespace);
+  const identity = cp.identities[name];
+  return {
+    kube: createKubeClient({
+      server: cp.server,
+      caPem: cp.caPem,
+      authorization: async () => `Bearer ${identity.token}`,
+    }),
+    kubeconfig: identity.kubeconfig,
+    user: identity.user,
+  };
+}
 
 /**
  * Creates `namespace` (as the cluster admin), a `deployer` ServiceAccount in it bound to `rules`

@@ -12,13 +12,13 @@ import type { KubeObject, ReconcileResult } from '../../lambda/reconcile/types.t
 import { kubectl, kubectlGet } from '../support/kubectl.ts';
 import {
   actionOf,
-  adminClient,
   configMap,
   cp,
   deployment,
   gizmoCrd,
   manifests,
   namespace,
+  platformClient,
 } from './harness.ts';
 
 /** `kube`, except that the real (not dry-run) write of each path matching `refused` is Forbidden. */
@@ -96,7 +96,7 @@ afterAll(async () => {
 describe('stages stop at the first failed stage', () => {
   it('does not register a failurePolicy: Fail webhook whose Deployment failed to apply; it is skipped naming the stage', async () => {
     const NS = 'stage-failure-hook';
-    const kube = refusingWrites(adminClient(), /\/deployments\/guard$/);
+    const kube = refusingWrites(platformClient(), /\/deployments\/guard$/);
     const result = await run(kube, 'stage-failure-hook', NS, [
       webhook(NS),
       service('guard', NS),
@@ -120,7 +120,7 @@ describe('stages stop at the first failed stage', () => {
 
   it('reports the objects of a Namespace whose write failed as skipped instead of dropping them', async () => {
     const NS = 'stage-failure-ns';
-    const kube = refusingWrites(adminClient(), new RegExp(`/namespaces/${NS}$`));
+    const kube = refusingWrites(platformClient(), new RegExp(`/namespaces/${NS}$`));
     const result = await run(kube, 'stage-failure-ns', NS, [
       configMap('settings', NS, { a: '1' }),
       deployment('web', NS),
@@ -145,7 +145,7 @@ describe('stages stop at the first failed stage', () => {
     const NS = 'stage-failure-crd';
     const group = 'stage-failure.example.com';
     const kube = refusingWrites(
-      adminClient(),
+      platformClient(),
       /\/customresourcedefinitions\/gizmos\.stage-failure\.example\.com$/,
     );
     const gizmo: KubeObject = {
@@ -171,7 +171,7 @@ describe('stages stop at the first failed stage', () => {
 
   it('reports what a refused set would have written as skipped, never unchanged; what is in sync stays unchanged', async () => {
     const NS = 'stage-failure-refused';
-    const kube = adminClient();
+    const kube = platformClient();
     await run(kube, 'stage-failure-refused', NS, [namespace(NS), configMap('same', NS, { a: '1' })]);
     const typo = deployment('web', NS);
     (typo.spec as Record<string, unknown>).replica = 3;

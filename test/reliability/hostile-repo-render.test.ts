@@ -234,7 +234,7 @@ describe.each<StoreKind>(['sqlite', 'dynamodb'])('a chart that puts a file into 
 
       expect(run.record.outcome).toBe('Failed');
       expect(run.record.error).toMatch(
-        /^fetch source: helm template chart \(chart\/Chart\.yaml\) failed \(exit code 1\): Error: execution error at \(.*hostile\.yaml:1:3\): \*\*\*/,
+        /^render: helm template chart \(chart\/Chart\.yaml\) failed \(exit code 1\): Error: execution error at \(.*hostile\.yaml:1:3\): \*\*\*/,
       );
       const event = runEventDetail(run.record, undefined);
       expect(event.summary).toContain('***');

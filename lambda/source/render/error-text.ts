@@ -19,12 +19,29 @@ const ENCODED_RUNS = [/[0-9a-fA-F]{32,}/g, /[A-Za-z0-9+/]{32,}={0,2}/g, /[A-Za-z
 /** Shorter tokens that mix digits, upper and lower case: a key or base64, not a file path or a commit. */
 const MIXED_TOKEN = /[A-Za-z0-9+/_-]{24,}={0,2}/g;
 
-/** The first error lines, redacted. Kustomize's deprecation warnings would crowd out the error. */
+/**
+ * Lines that are not the error: Kustomize's deprecation warnings, Helm's log lines (`level=INFO`,
+ * `INFO ...`, `walk.go:74: found symbolic link`) and its advice to rerun with `--debug`.
+ */
+const NOISE = [
+  /^# Warning:/,
+  /^(time=\S+\s+)?level=(DEBUG|INFO|WARN)\b/i,
+  /^(\d{4}\/\d\d\/\d\d \d\d:\d\d:\d\d\s+)?(DEBUG|INFO)\b/,
+  /^[\w-]+\.go:\d+: /,
+  /^Use --debug flag/,
+];
+
+/**
+ * The first error lines, redacted, the tool's own error (`Error: ...`) first: log lines and
+ * warnings would crowd it out.
+ */
 export function errorLines(stderr: string): string[] {
-  return stderr
+  const lines = stderr
     .split('\n')
     .map((line) => line.trim())
-    .filter((line) => line !== '' && !line.startsWith('# Warning:'))
+    .filter((line) => line !== '' && !NOISE.some((noise) => noise.test(line)));
+  const errors = lines.filter((line) => /^error\b/i.test(line));
+  return [...errors, ...lines.filter((line) => !errors.includes(line))]
     .slice(0, ERROR_LINES)
     .map((line) => redactToolLine(line).slice(0, MAX_ERROR_LINE));
 }

@@ -7,8 +7,9 @@
  */
 import { writeFile } from 'node:fs/promises';
 import { join, posix } from 'node:path';
-import { SourceError } from '../errors.ts';
+import type { DesiredObject } from '../../reconcile/types.ts';
 import type { ManifestFile } from '../manifests.ts';
+import { RenderError } from './render-error.ts';
 import type { ClusterCapabilities, HelmSettings } from './settings.ts';
 
 export interface HelmTemplateInput {
@@ -22,7 +23,7 @@ export interface HelmTemplateInput {
   home: string;
 }
 
-/** `helm template` arguments, run in the checkout. Throws {@link SourceError} for a values file outside the repository. */
+/** `helm template` arguments, run in the checkout. Throws {@link RenderError} for a values file outside the repository. */
 export async function helmTemplateArgs(input: HelmTemplateInput): Promise<string[]> {
   const chart = input.path === '.' ? '.' : `./${input.path}`;
   const args = ['template', input.releaseName, chart, '--namespace', input.namespace];
@@ -35,7 +36,7 @@ export async function helmTemplateArgs(input: HelmTemplateInput): Promise<string
   for (const file of input.helm.valuesFiles ?? []) {
     const resolved = posix.normalize(posix.join(input.path, file));
     if (posix.isAbsolute(file) || resolved === '..' || resolved.startsWith('../')) {
-      throw new SourceError(`helm.valuesFiles: "${file}" is outside the repository; give a path inside it`);
+      throw new RenderError(`helm.valuesFiles: "${file}" is outside the repository; give a path inside it`);
     }
     args.push('--values', `./${resolved}`);
   }
@@ -64,4 +65,25 @@ export function splitBySource(output: string, label: string): ManifestFile[] {
     path: `${label}: ${source}`,
     content: documents.join('\n---\n'),
   }));
+}
+
+/**
+ * A `# Source:` path in a chart's (or a subchart's) `crds/` folder: `web/crds/a.yaml`,
+ * `web/charts/db/crds/b.yaml`; not `web/templates/crds/c.yaml`, which Helm templates and prunes.
+ */
+const CRDS_FOLDER = /^[^/]+(\/charts\/[^/]+)*\/crds\//;
+
+/**
+ * Marks the CRDs of the charts' `crds/` folders (their files are named by `splitBySource`): Helm
+ * installs and upgrades them but never deletes them, and neither does prune unless the app asks.
+ */
+export function markChartCrds(objects: DesiredObject[], label: string): DesiredObject[] {
+  for (const desired of objects) {
+    const source = desired.origin.file.startsWith(`${label}: `)
+      ? desired.origin.file.slice(label.length + 2)
+      : '';
+    if (desired.object.kind === 'CustomResourceDefinition' && CRDS_FOLDER.test(source))
+      desired.origin.helmCrd = true;
+  }
+  return objects;
 }

@@ -4,11 +4,13 @@
  * settings, the tool's version, the cluster's capabilities for Helm). A set holding a Secret is
  * never cached, and neither is a render that may fetch remote bases (it is not pinned by the commit).
  */
+import { createHmac } from 'node:crypto';
 import { SourceError } from '../errors.ts';
 import { cachedManifests, type ManifestCacheScope, type ParsedManifests } from '../manifest-cache.ts';
 import { type ManifestLimits, parseManifests } from '../manifests.ts';
 import { listFolder, readManifestFiles } from '../tree.ts';
 import { type RenderOptions, renderObjects } from './render.ts';
+import { RenderError } from './render-error.ts';
 import {
   CHART_FILE,
   type ClusterCapabilities,
@@ -43,6 +45,13 @@ export interface LoadedObjects extends ParsedManifests {
   cached: boolean;
   /** What made the objects: plain files, Kustomize or Helm. */
   renderer: Renderer;
+  /**
+   * Keyed digest of everything a render's output depends on besides the commit (tool, chart
+   * settings, values, release, namespace, capabilities). The same commit and inputs may still
+   * render other bodies (`genCA`, `randAlphaNum`): the engine then keeps what it applied.
+   * Absent for plain manifests and for renders the commit does not pin (remote bases).
+   */
+  renderInputs?: string;
 }
 
 export async function loadObjects(input: LoadObjectsInput): Promise<LoadedObjects> {
@@ -71,7 +80,9 @@ async function load(input: LoadObjectsInput): Promise<LoadedObjects> {
     });
     return { ...parsed, renderer };
   }
-  const tool = await locateTool(renderer === 'kustomize' ? 'kubectl' : 'helm');
+  const tool = await locateTool(renderer === 'kustomize' ? 'kubectl' : 'helm').catch((error: Error) => {
+    throw new RenderError(error.message, undefined, { cause: error });
+  });
   const capabilities = renderer === 'helm' ? await clusterCapabilities(input, path) : undefined;
   const render = () =>
     renderObjects({
@@ -88,6 +99,7 @@ async function load(input: LoadObjectsInput): Promise<LoadedObjects> {
       limits,
       options: input.renderOptions,
     });
+  // Remote bases are not pinned by the commit: such a render has no stable inputs.
   if (renderer === 'kustomize' && settings.kustomize?.allowRemoteBases)
     return { ...(await render()), cached: false, renderer };
   const key = {
@@ -105,6 +117,7 @@ async function load(input: LoadObjectsInput): Promise<LoadedObjects> {
   };
   return {
     ...(await cachedManifests(manifestCache, { commit, path, limits, render: key }, render)),
+    renderInputs: renderInputsDigest(manifestCache.key, path, key),
     renderer,
   };
 }
@@ -120,8 +133,9 @@ async function clusterCapabilities(
   try {
     return await input.capabilities?.();
   } catch (error) {
-    throw new SourceError(
+    throw new RenderError(
       `helm template ${path}: cannot read the cluster's version and API versions for .Capabilities: ${(error as Error).message}`,
+      undefined,
       { cause: error },
     );
   }
@@ -137,4 +151,11 @@ function withRenderHint(error: unknown): unknown {
   else if (name === CHART_FILE)
     error.message += ' (a Helm chart file: point path at the chart folder, or set render: helm)';
   return error;
+}
+
+/** HMAC with the cache's secret: values may hold secrets, and the digest is stored with the app's state. */
+function renderInputsDigest(secret: Buffer, path: string, key: object): string {
+  return `hmac-sha256:${createHmac('sha256', secret)
+    .update(JSON.stringify([path, key]))
+    .digest('hex')}`;
 }

@@ -14,11 +14,14 @@ import type { ManifestFile, ManifestLimits } from '../manifests.ts';
 import { parseRenderedManifests } from '../manifests.ts';
 import { type CheckoutLimits, checkout } from './checkout.ts';
 import { errorLines } from './error-text.ts';
-import { helmTemplateArgs, splitBySource } from './helm.ts';
+import { helmTemplateArgs, markChartCrds, splitBySource } from './helm.ts';
 import { checkKustomizations, kustomizeArgs } from './kustomize.ts';
+import { RenderError } from './render-error.ts';
 import { runTool, ToolError } from './run-tool.ts';
 import { CHART_FILE, type ClusterCapabilities, kustomizationFile, type RenderSettings } from './settings.ts';
 import type { Tool } from './tools.ts';
+
+export { RenderError, renderErrorDetail } from './render-error.ts';
 
 /**
  * Render options of the shell (the deploy config's `renderLimits`, agent-wide or per app; never
@@ -47,26 +50,6 @@ const SETTING = {
   memory: 'renderLimits.maxMemoryMiB',
   cpu: 'renderLimits.maxCpuSeconds',
 };
-
-/**
- * A render that failed. The message is safe to store, log and send (first lines, long encoded
- * runs masked); `detail` is the renderer's full error output, for `driftless render` to show its
- * user. `detail` is not enumerable: no logger, JSON or record copies it.
- */
-export class RenderError extends SourceError {
-  declare readonly detail?: string;
-  constructor(message: string, detail?: string) {
-    super(message);
-    Object.defineProperty(this, 'detail', { value: detail || undefined, enumerable: false });
-  }
-}
-
-/** The full renderer output behind an error (or one of its causes), when a render failed. */
-export function renderErrorDetail(error: unknown): string | undefined {
-  for (let at = error; at instanceof Error; at = at.cause)
-    if (at instanceof RenderError && at.detail) return at.detail;
-  return undefined;
-}
 
 export interface RenderInput {
   renderer: 'kustomize' | 'helm';
@@ -137,7 +120,7 @@ export async function renderObjects(input: RenderInput): Promise<ParsedManifests
         network: allowRemoteBases,
       });
     } catch (error) {
-      throw toolError(error, what, limits);
+      throw toolError(error, what, limits, renderer === 'helm' ? helmHints(path) : []);
     }
     const label = renderer === 'kustomize' ? `kustomize build ${path}` : `helm template ${path}`;
     const files: ManifestFile[] =
@@ -150,7 +133,7 @@ export async function renderObjects(input: RenderInput): Promise<ParsedManifests
         maxFiles: Number.MAX_SAFE_INTEGER,
       }),
     );
-    return { objects, files: files.length };
+    return { objects: renderer === 'helm' ? markChartCrds(objects, label) : objects, files: files.length };
   } finally {
     await rm(work, { recursive: true, force: true });
   }
@@ -178,7 +161,24 @@ function maskedParseErrors<T>(parse: () => T): T {
   }
 }
 
-function toolError(error: unknown, what: string, limits: Limits): RenderError {
+/** What to do about a Helm error Helm's own advice does not fit: a chart's subcharts are not in Git. */
+function helmHints(path: string): ToolHint[] {
+  const charts = path === '.' ? 'charts/' : `${path}/charts/`;
+  return [
+    {
+      when: /helm dependency build|missing in charts\/ directory/,
+      say: `the chart's dependencies are not in the repository (driftless runs no helm dependency build): vendor them (run helm dependency build and commit ${charts}), or install the chart from its repository by name with helm.chart, helm.version and helm.repo`,
+    },
+  ];
+}
+
+interface ToolHint {
+  /** Matched against the tool's error output. */
+  when: RegExp;
+  say: string;
+}
+
+function toolError(error: unknown, what: string, limits: Limits, hints: ToolHint[] = []): RenderError {
   if (!(error instanceof ToolError)) return new RenderError(`${what}: ${(error as Error).message}`);
   const failure = error.failure;
   const detail = error.stderr;
@@ -208,7 +208,8 @@ function toolError(error: unknown, what: string, limits: Limits): RenderError {
     case 'exit': {
       const status = failure.signal ? `killed by ${failure.signal}` : `exit code ${failure.code}`;
       const lines = failure.errorLines.length ? `: ${failure.errorLines.join(' | ')}` : '';
-      return new RenderError(`${what} failed (${status})${lines}`, detail);
+      const hint = hints.find((h) => h.when.test(detail))?.say;
+      return new RenderError(`${what} failed (${status})${lines}${hint ? `; ${hint}` : ''}`, detail);
     }
   }
 }

@@ -21,6 +21,14 @@ export interface HelmSettings {
   valuesFiles?: string[];
   /** Inline values, applied after every values file (they win). */
   values?: Record<string, unknown>;
+  /**
+   * Prune the CRDs of the chart's `crds/` folder (and its subcharts') once they leave it. Helm
+   * installs and upgrades them but never deletes them, since deleting a CRD deletes every custom
+   * resource of it; driftless does the same and keeps them (reported `unchanged`, still tracked)
+   * unless this is on. CRDs the chart renders from `templates/` are pruned like any object.
+   * @default false
+   */
+  pruneCrds?: boolean;
 }
 
 export interface KustomizeSettings {
