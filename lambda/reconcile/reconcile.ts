@@ -76,8 +76,11 @@ export async function reconcile(input: ReconcileInput): Promise<ReconcileResult>
       inventory: [...entries.entries()].filter(([k]) => !forget.has(k)).map(([, e]) => e),
     };
   };
+  /** The validated set, once known: every object of it appears in the record, reached or not. */
+  let planned: { key: string; ref: ObjectRef }[] = [];
   const failRun = (error: string): ReconcileResult => {
     logger?.warn('reconcile failed', { app: options.app, revision: options.revision, error });
+    resources.push(...unreached(planned, resources, attempted));
     return {
       outcome: 'Failed',
       resources,
@@ -100,6 +103,7 @@ export async function reconcile(input: ReconcileInput): Promise<ReconcileResult>
       return failRun(`invalid manifests, nothing was applied:\n  ${validation.errors.join('\n  ')}`);
     }
     const objects = validation.objects;
+    planned = objects;
     const desiredKeys = new Set(objects.map((o) => o.key));
     const orphans = state.inventory.filter((e) => !desiredKeys.has(refKey(e)));
     // The namespace of createNamespace is not what Git holds: an empty render is still empty.
@@ -300,4 +304,33 @@ export function countActions(resources: readonly { action: Action }[]): Partial<
   const counts: Partial<Record<Action, number>> = {};
   for (const { action } of resources) counts[action] = (counts[action] ?? 0) + 1;
   return counts;
+}
+
+/**
+ * The objects of the set a failed run has no result for (it stopped on a dead server, at its
+ * deadline, or on an error nothing caught): `skipped` when no write was sent for them, `failed`
+ * when one was and its answer never came (it may have been written). The cause is said once, in
+ * the run's error, not once per object.
+ */
+function unreached(
+  planned: { key: string; ref: ObjectRef }[],
+  resources: ResourceResult[],
+  attempted: Map<string, InventoryEntry>,
+): ResourceResult[] {
+  const reported = new Set(resources.map((r) => refKey(r)));
+  return planned
+    .filter((o) => !reported.has(o.key))
+    .map((o) =>
+      attempted.has(o.key)
+        ? {
+            ...toRef(o.ref),
+            action: 'failed' as const,
+            message: 'sent, but the run stopped before the answer (it may be written); see the run error',
+          }
+        : {
+            ...toRef(o.ref),
+            action: 'skipped' as const,
+            message: 'not reached: the run stopped before it; see the run error',
+          },
+    );
 }

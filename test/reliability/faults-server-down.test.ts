@@ -145,9 +145,15 @@ describe('kube-apiserver SIGKILLed in the middle of a large sync', () => {
     // One failure for the dead server, not one per object: in the result and in the log lines.
     expect(occurrences(run.stdout, 'stopped answering')).toBe(1);
     expect(occurrences(run.stderr, 'stopped answering')).toBeLessThanOrEqual(3);
-    // Nothing is reported written or unchanged that the run did not see through. (When a run stops
-    // on a dead server the engine reports no per-object results; the error says why.)
+    // Every object of the set is in the record, once: none reported written or unchanged that the
+    // run did not see through; those it never reached are skipped, naming the dead server.
     expect(result.resources.filter((r) => r.action !== 'failed' && r.action !== 'skipped')).toEqual([]);
+    const ids = result.resources.map((r) => `${r.kind} ${r.namespace ?? ''}/${r.name}`);
+    expect(new Set(ids).size).toBe(ids.length);
+    expect(ids).toHaveLength(OBJECTS + 1);
+    expect(result.resources.find((r) => r.action === 'skipped')?.message).toMatch(
+      /^not reached: the run stopped before it; see the run error$/,
+    );
     const actions = new Map<string, number>();
     for (const r of result.resources) actions.set(r.action, (actions.get(r.action) ?? 0) + 1);
     console.info(`result: ${result.resources.length} objects reported`, Object.fromEntries(actions));
