@@ -6,14 +6,15 @@
  */
 import { execFile } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { localRepo } from '../reliability/cli-repo.ts';
 import { runDriftless } from '../support/driftless-cli.ts';
 
-const exec = promisify(execFile);
+const _exec = promisify(execFile);
 const cp = inject('controlPlane');
 
 let workDir: string;
@@ -36,23 +37,10 @@ beforeAll(async () => {
     DRIFTLESS_CACHE_DIR: undefined,
   };
   repo = join(workDir, 'repo');
-  await exec('git', ['init', '--quiet', '--initial-branch=main', repo]);
-  await writeFile(
-    join(repo, 'cm.yaml'),
-    'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: locations\n  namespace: default\ndata: {a: "1"}\n',
-  );
-  await exec('git', ['-C', repo, 'add', '-A']);
-  await exec('git', [
-    '-C',
-    repo,
-    '-c',
-    'user.name=t',
-    '-c',
-    'user.email=t@driftless.dev',
-    'commit',
-    '-qm',
-    'one',
-  ]);
+  await (await localRepo(repo)).commit({
+    'cm.yaml':
+      'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: locations\n  namespace: default\ndata: {a: "1"}\n',
+  });
 });
 
 afterAll(async () => {

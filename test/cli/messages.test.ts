@@ -8,9 +8,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { localRepo } from '../reliability/cli-repo.ts';
 import { type CliRun, runDriftless } from '../support/driftless-cli.ts';
 
-const exec = promisify(execFile);
+const _exec = promisify(execFile);
 let workDir: string;
 let repo: string;
 
@@ -47,20 +48,9 @@ function times(run: CliRun, text: string): number {
 beforeAll(async () => {
   workDir = await mkdtemp(join(tmpdir(), 'driftless-messages-'));
   repo = join(workDir, 'repo');
-  await exec('git', ['init', '--quiet', '--initial-branch=main', repo]);
-  await writeFile(join(repo, 'cm.yaml'), 'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: m}\n');
-  await exec('git', ['-C', repo, 'add', '-A']);
-  await exec('git', [
-    '-C',
-    repo,
-    '-c',
-    'user.name=t',
-    '-c',
-    'user.email=t@driftless.dev',
-    'commit',
-    '-qm',
-    'one',
-  ]);
+  await (await localRepo(repo)).commit({
+    'cm.yaml': 'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: m}\n',
+  });
 });
 
 afterAll(async () => {

@@ -3,14 +3,15 @@
  * against the source the history stored at the app's last run.
  */
 import { execFile } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { localRepo } from '../reliability/cli-repo.ts';
 import { type CliRun, runDriftless } from '../support/driftless-cli.ts';
 
-const exec = promisify(execFile);
+const _exec = promisify(execFile);
 const cp = inject('controlPlane');
 const APP = 'pin-stored';
 
@@ -32,29 +33,14 @@ function driftless(...args: string[]): Promise<CliRun> {
 }
 
 async function commit(value: string): Promise<string> {
-  await writeFile(
-    join(repo, 'cm.yaml'),
-    `apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ${APP}\n  namespace: default\ndata: {value: "${value}"}\n`,
-  );
-  await exec('git', ['-C', repo, 'add', '-A']);
-  await exec('git', [
-    '-C',
-    repo,
-    '-c',
-    'user.name=t',
-    '-c',
-    'user.email=t@driftless.dev',
-    'commit',
-    '-qm',
-    value,
-  ]);
-  return (await exec('git', ['-C', repo, 'rev-parse', 'HEAD'])).stdout.trim();
+  return (await localRepo(repo)).commit({
+    'cm.yaml': `apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ${APP}\n  namespace: default\ndata: {value: "${value}"}\n`,
+  });
 }
 
 beforeAll(async () => {
   workDir = await mkdtemp(join(tmpdir(), 'driftless-pin-stored-'));
   repo = join(workDir, 'repo');
-  await exec('git', ['init', '--quiet', '--initial-branch=main', repo]);
   revisions.push(await commit('one'), await commit('two'));
 });
 
