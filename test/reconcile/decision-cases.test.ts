@@ -8,9 +8,9 @@ import { sendApply } from '../../lambda/reconcile/apply.ts';
 import { waitEstablished } from '../../lambda/reconcile/crds.ts';
 import type { KubeObject } from '../../lambda/reconcile/types.ts';
 import { kubectl, kubectlGet } from '../support/kubectl.ts';
-import { actionOf, adminClient, appRunner, configMap, cp, manifests, namespace } from './harness.ts';
+import { actionOf, appRunner, configMap, cp, manifests, namespace, platformClient } from './harness.ts';
 
-const kube = adminClient();
+const kube = platformClient();
 const CRDS = '/apis/apiextensions.k8s.io/v1/customresourcedefinitions';
 const crdInfo = {
   group: 'apiextensions.k8s.io',
@@ -32,21 +32,9 @@ function secret(name: string, ns: string, stringData: Record<string, string>): K
   return { apiVersion: 'v1', kind: 'Secret', metadata: { name, namespace: ns }, stringData };
 }
 
-/** Plays the namespace controller (not running here): deletes what is in it, then the Namespace. */
+/** Deletes the Namespace as someone would by hand; the namespace controller empties it first. */
 async function deleteNamespaceByHand(ns: string): Promise<void> {
-  await kubectl(cp.kubeconfig, 'delete', 'configmaps,secrets', '--all', '-n', ns);
-  await kubectl(cp.kubeconfig, 'delete', 'namespace', ns, '--wait=false');
-  const res = await kube.request({
-    method: 'PUT',
-    path: `/api/v1/namespaces/${ns}/finalize`,
-    body: JSON.stringify({
-      apiVersion: 'v1',
-      kind: 'Namespace',
-      metadata: { name: ns },
-      spec: { finalizers: [] },
-    }),
-  });
-  expect(res.status).toBe(200);
+  await kubectl(cp.kubeconfig, 'delete', 'namespace', ns, '--timeout=60s');
   expect(await kubectlGet(cp.kubeconfig, 'namespace', ns)).toBeUndefined();
 }
 

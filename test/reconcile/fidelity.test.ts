@@ -15,16 +15,16 @@ import type { KubeObject } from '../../lambda/reconcile/types.ts';
 import { kubectl, kubectlGet } from '../support/kubectl.ts';
 import {
   actionOf,
-  adminClient,
   appRunner,
   configMap,
   cp,
   deployment,
   manifests,
   namespace,
+  platformClient,
 } from './harness.ts';
 
-const kube = adminClient();
+const kube = platformClient();
 
 const secret = (name: string, ns: string, fields: Record<string, unknown>): KubeObject => ({
   apiVersion: 'v1',

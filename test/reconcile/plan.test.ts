@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import type { KubeObject } from '../../lambda/reconcile/types.ts';
 import { kubectlGet } from '../support/kubectl.ts';
-import { actionOf, adminClient, appRunner, configMap, cp, manifests, namespace } from './harness.ts';
+import { actionOf, appRunner, configMap, cp, manifests, namespace, platformClient } from './harness.ts';
 
 const secret = (name: string, ns: string, stringData: Record<string, string>): KubeObject => ({
   apiVersion: 'v1',
@@ -13,7 +13,7 @@ const secret = (name: string, ns: string, stringData: Record<string, string>): K
 });
 
 describe('plan and diff', () => {
-  const kube = adminClient();
+  const kube = platformClient();
 
   it('stores no plain digest of a Secret (its hash could be brute-forced), only one keyed with its uid, and still applies its changes', async () => {
     const NS = 'plan-secret-digest';

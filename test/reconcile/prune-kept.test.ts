@@ -13,12 +13,12 @@ import type { AppState, DesiredObject, KubeObject, ReconcileOptions } from '../.
 import { kubectl, kubectlGet } from '../support/kubectl.ts';
 import {
   actionOf,
-  adminClient,
   configMap,
   cp,
   gizmoCrd,
   manifests,
   namespace,
+  platformClient,
   recordingDeletes,
 } from './harness.ts';
 
@@ -59,7 +59,7 @@ function annotated(object: KubeObject, annotations: Record<string, string>): Kub
 describe('prune keeps what must stay, and the Namespace or CRD around it', () => {
   it('does not delete a Namespace that holds an object annotated driftless.dev/prune: disabled', async () => {
     const NS = 'pkept-disabled';
-    const { client, deletes } = recordingDeletes(adminClient());
+    const { client, deletes } = recordingDeletes(platformClient());
     const app = loggedApp(client, { app: 'pkept-disabled', defaultNamespace: NS, prune: true });
     const keepme = annotated(configMap('keepme', NS, { a: '1' }), { 'driftless.dev/prune': 'disabled' });
     await app.run(manifests(namespace(NS), keepme, configMap('other', NS, { b: '2' })), 'rev1');
@@ -95,7 +95,7 @@ describe('prune keeps what must stay, and the Namespace or CRD around it', () =>
   it("keeps a Namespace whose objects are still in this app's Git set, or kept by Helm's resource policy", async () => {
     // The Namespace manifest moved to another app's repo; the ConfigMap in it stayed in this one.
     const NS = 'pkept-in-git';
-    const { client, deletes } = recordingDeletes(adminClient());
+    const { client, deletes } = recordingDeletes(platformClient());
     const app = loggedApp(client, { app: 'pkept-in-git', defaultNamespace: NS, prune: true });
     const helmKept = annotated(configMap('helm-kept', NS, { a: '1' }), { 'helm.sh/resource-policy': 'keep' });
     const stays = configMap('stays', NS, { b: '2' });
@@ -123,7 +123,7 @@ describe('prune keeps what must stay, and the Namespace or CRD around it', () =>
 
   it('names the first five objects no app owns and counts the rest', async () => {
     const NS = 'pkept-count';
-    const { client, deletes } = recordingDeletes(adminClient());
+    const { client, deletes } = recordingDeletes(platformClient());
     const app = loggedApp(client, { app: 'pkept-count', defaultNamespace: NS, prune: true });
     await app.run(manifests(namespace(NS)), 'rev1');
     for (let i = 0; i < 7; i++) {
@@ -149,7 +149,7 @@ describe('prune keeps what must stay, and the Namespace or CRD around it', () =>
       metadata: { name, namespace: NS, ...(annotations ? { annotations } : {}) },
       spec: {},
     });
-    const { client, deletes } = recordingDeletes(adminClient());
+    const { client, deletes } = recordingDeletes(platformClient());
     const app = loggedApp(client, { app: 'pkept-crd', defaultNamespace: NS, prune: true });
     const kept = gizmo('kept', { 'driftless.dev/prune': 'disabled' });
     expect(

@@ -13,10 +13,11 @@ import {
   deployment,
   manifests,
   namespace,
+  platformClient,
 } from './harness.ts';
 
 describe('prune', () => {
-  const kube = adminClient();
+  const kube = platformClient();
 
   it('reports removed objects as orphaned and keeps them when prune is off', async () => {
     const NS = 'prune-off';
@@ -128,6 +129,7 @@ describe('prune', () => {
 describe('prune across API groups', () => {
   it('keeps an object whose manifest moved to another API group (core -> events.k8s.io Event)', async () => {
     const NS = 'prune-moved';
+    // As cluster-admin: Events are no platform app's to write.
     const app = appRunner(adminClient(), { app: 'prune-moved', defaultNamespace: NS, prune: true });
     const regarding = { apiVersion: 'v1', kind: 'ConfigMap', name: 'settings', namespace: NS };
     const old = {
@@ -171,7 +173,7 @@ describe('prune across API groups', () => {
 
   it('tracks an object whose apply answer was lost, so it is pruned once it leaves Git', async () => {
     const NS = 'prune-lost-answer';
-    const admin = adminClient();
+    const admin = platformClient();
     // The server applies ConfigMap "lost", but the answer never arrives.
     const flaky: KubeClient = {
       server: admin.server,
@@ -211,7 +213,7 @@ describe('prune across API groups', () => {
 
   it('hands the intended inventory to beforeWrite first, so a run killed half-way leaves nothing untracked', async () => {
     const NS = 'prune-killed';
-    const admin = adminClient();
+    const admin = platformClient();
     let stored: AppState | undefined;
     let writesBeforeHook = 0;
     let writes = 0;
@@ -279,7 +281,7 @@ describe('prune across API groups', () => {
       kind: 'Gadget',
       metadata: { name: 'old', namespace: NS },
     };
-    const app = appRunner(adminClient(), { app: 'prune-unserved', defaultNamespace: NS });
+    const app = appRunner(platformClient(), { app: 'prune-unserved', defaultNamespace: NS });
     expect((await app.run(manifests(namespace(NS), crd(true), gadget), 'rev1')).outcome).toBe('Synced');
     // Removed from Git while prune is off, then the CRD stops serving the version it was applied with.
     await app.run(manifests(namespace(NS), crd(true)), 'rev2');

@@ -35,8 +35,9 @@ function sync(args: string[]) {
     'sync',
     '--prune',
     ...args,
+    // As the platform app (CRDs, Namespaces), not system:masters.
     '--kubeconfig',
-    cp.kubeconfig,
+    cp.identities.platform.kubeconfig,
     '--history',
     `sqlite:${join(workDir, 'history.db')}`,
   ]);
@@ -76,7 +77,7 @@ describe('prune guards', () => {
       '--namespace',
       'guards-crd',
       '--kubeconfig',
-      cp.kubeconfig,
+      cp.identities.platform.kubeconfig,
       '--history',
       `sqlite:${join(workDir, 'history.db')}`,
     ]);

@@ -78,7 +78,13 @@ afterAll(async () => {
 async function sync(app: string, source: SourceSettings) {
   const logs = capturingLogger();
   const run = await runSync(
-    { app, source, target: { type: 'kubeconfig', kubeconfig: cp.kubeconfig }, prune: true, trigger: 'test' },
+    {
+      app,
+      source,
+      target: { type: 'kubeconfig', kubeconfig: cp.identities.platform.kubeconfig },
+      prune: true,
+      trigger: 'test',
+    },
     {
       store: history.store,
       logger: logs,

@@ -37,7 +37,15 @@ const GROUP: Record<IdentityName, string> = {
  * The custom resources of the tests' own "add-ons", granted to the platform identity the way
  * examples/rbac/platform.yaml asks users to list theirs (RBAC has no wildcard for a group suffix).
  */
-const TEST_ADDON_GROUPS = ['corpus.driftless.test', 'modern.driftless.test'];
+const TEST_ADDON_GROUPS = [
+  'corpus.driftless.test',
+  'modern.driftless.test',
+  'pkept.driftless.test',
+  'plan.driftless.test',
+  'decide.example.com',
+  'unserved.prune.driftless.dev',
+  'guards.driftless.dev',
+];
 const rbacDir = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'examples', 'rbac');
 
 /** Fresh tokens for the three identities (their kubeconfigs are written by `writeIdentities`). */
