@@ -8,7 +8,16 @@ import { sendApply } from '../../lambda/reconcile/apply.ts';
 import { waitEstablished } from '../../lambda/reconcile/crds.ts';
 import type { KubeObject } from '../../lambda/reconcile/types.ts';
 import { kubectl, kubectlGet } from '../support/kubectl.ts';
-import { actionOf, appRunner, configMap, cp, manifests, namespace, platformClient } from './harness.ts';
+import {
+  actionOf,
+  adminClient,
+  appRunner,
+  configMap,
+  cp,
+  manifests,
+  namespace,
+  platformClient,
+} from './harness.ts';
 
 const kube = platformClient();
 const CRDS = '/apis/apiextensions.k8s.io/v1/customresourcedefinitions';
@@ -32,9 +41,28 @@ function secret(name: string, ns: string, stringData: Record<string, string>): K
   return { apiVersion: 'v1', kind: 'Secret', metadata: { name, namespace: ns }, stringData };
 }
 
-/** Deletes the Namespace as someone would by hand; the namespace controller empties it first. */
+/**
+ * Deletes the Namespace as someone would by hand; the namespace controller empties it first. In
+ * the compatibility run no controller runs, so the test plays it: empties it, then finalizes it.
+ */
 async function deleteNamespaceByHand(ns: string): Promise<void> {
-  await kubectl(cp.kubeconfig, 'delete', 'namespace', ns, '--timeout=60s');
+  if (cp.controllersMissing) {
+    await kubectl(cp.kubeconfig, 'delete', 'configmaps,secrets', '--all', '-n', ns);
+    await kubectl(cp.kubeconfig, 'delete', 'namespace', ns, '--wait=false');
+    const res = await adminClient().request({
+      method: 'PUT',
+      path: `/api/v1/namespaces/${ns}/finalize`,
+      body: JSON.stringify({
+        apiVersion: 'v1',
+        kind: 'Namespace',
+        metadata: { name: ns },
+        spec: { finalizers: [] },
+      }),
+    });
+    expect(res.status).toBe(200);
+  } else {
+    await kubectl(cp.kubeconfig, 'delete', 'namespace', ns, '--timeout=60s');
+  }
   expect(await kubectlGet(cp.kubeconfig, 'namespace', ns)).toBeUndefined();
 }
 
