@@ -259,15 +259,29 @@ async function expectSyncsAsReleased(cp: ControlPlane, spec: RealSet): Promise<v
   // No perpetual diff: a plan without any stored state dry-runs every object against the cluster.
   // Jobs with ttlSecondsAfterFinished ran, and the TTL controller removed them: without a history
   // nothing says they ran, so such a plan would create them; with the history they are unchanged.
-  const ttlJobs = new Set(
-    objects
-      .filter(
-        (o) =>
-          o.object.kind === 'Job' &&
-          (o.object.spec as { ttlSecondsAfterFinished?: number })?.ttlSecondsAfterFinished !== undefined,
-      )
-      .map((o) => `Job ${o.object.metadata.namespace ?? spec.namespace}/${o.object.metadata.name}`),
+  const ttlJobObjects = objects.filter(
+    (o) =>
+      o.object.kind === 'Job' &&
+      (o.object.spec as { ttlSecondsAfterFinished?: number })?.ttlSecondsAfterFinished !== undefined,
   );
+  const ttlJobs = new Set(
+    ttlJobObjects.map(
+      (o) => `Job ${o.object.metadata.namespace ?? spec.namespace}/${o.object.metadata.name}`,
+    ),
+  );
+  // Wait until they ran and are gone: a plan racing the TTL controller sees them half-deleted.
+  for (const o of ttlJobObjects) {
+    const ns = o.object.metadata.namespace ?? spec.namespace ?? 'default';
+    await kubectl(
+      cp.kubeconfig,
+      'wait',
+      '--for=delete',
+      `job/${o.object.metadata.name}`,
+      '-n',
+      ns,
+      '--timeout=120s',
+    );
+  }
   const plan = await cli(cp, spec, 'plan', '--fresh-history');
   const finished = (n: string) => [...ttlJobs].some((job) => n === `${job}: created `);
   expect(
