@@ -12,12 +12,17 @@ import type {
 
 export const cp = inject('controlPlane');
 
-export function adminClient(): KubeClient {
+/** A client of the test cluster that authenticates with `token`. */
+export function tokenClient(token: string): KubeClient {
   return createKubeClient({
     server: cp.server,
     caPem: cp.caPem,
-    authorization: async () => `Bearer ${cp.adminToken}`,
+    authorization: async () => `Bearer ${token}`,
   });
+}
+
+export function adminClient(): KubeClient {
+  return tokenClient(cp.adminToken);
 }
 
 /**
@@ -25,11 +30,7 @@ export function adminClient(): KubeClient {
  * sync CRDs, webhooks and cluster RBAC run as it, not as `system:masters`.
  */
 export function platformClient(): KubeClient {
-  return createKubeClient({
-    server: cp.server,
-    caPem: cp.caPem,
-    authorization: async () => `Bearer ${cp.identities.platform.token}`,
-  });
+  return tokenClient(cp.identities.platform.token);
 }
 
 /** Desired objects as a source would hand them over: one file per object unless named. */

@@ -9,9 +9,9 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isSuccess } from '../../lambda/cluster/api-errors.ts';
-import { createKubeClient, type KubeClient } from '../../lambda/cluster/kube-client.ts';
+import type { KubeClient } from '../../lambda/cluster/kube-client.ts';
 import { grantNamespace, type IdentityName } from '../support/identities.ts';
-import { adminClient, cp } from './harness.ts';
+import { adminClient, cp, tokenClient } from './harness.ts';
 
 export interface PolicyRule {
   apiGroups: string[];
@@ -58,11 +58,7 @@ export async function deployIdentity(name: IdentityName, namespace: string): Pro
   if (name !== 'platform') await grantNamespace(cp.kubeconfig, name, namespace);
   const identity = cp.identities[name];
   return {
-    kube: createKubeClient({
-      server: cp.server,
-      caPem: cp.caPem,
-      authorization: async () => `Bearer ${identity.token}`,
-    }),
+    kube: tokenClient(identity.token),
     kubeconfig: identity.kubeconfig,
     user: identity.user,
   };
@@ -139,11 +135,7 @@ export async function scopedIdentity(
     }),
   );
   return {
-    kube: createKubeClient({
-      server: cp.server,
-      caPem: cp.caPem,
-      authorization: async () => `Bearer ${token}`,
-    }),
+    kube: tokenClient(token),
     kubeconfig,
     user: `system:serviceaccount:${namespace}:deployer`,
   };
